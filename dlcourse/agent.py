@@ -1,0 +1,143 @@
+"""The student side of a test: runs requests against the notebook's namespace.
+
+Everything here runs where the student's code runs, so nothing here is
+trusted: it only computes. It answers requests (look up a name, call, get or
+set an attribute, run a snippet) and replies with plain data (see
+:mod:`dlcourse.wire`). Under ``dlcourse grade`` the requests come from the
+checker process, which makes every comparison itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import operator
+import sys
+import traceback
+
+import torch
+
+from . import wire
+
+MIME_TYPE = "application/x-dlcourse-reply"
+
+_objects: dict[int, object] = {}
+_ids = itertools.count(1)
+
+
+def _namespace() -> dict:
+    try:
+        return get_ipython().user_ns  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        return sys.modules["__main__"].__dict__
+
+
+def _handle(obj) -> dict:
+    key = next(_ids)
+    _objects[key] = obj
+    return {wire.HANDLE_KEY: key}
+
+
+def _resolve(obj):
+    """Replace handles in a request by the objects they name."""
+    if wire.is_handle(obj):
+        return _objects[obj[wire.HANDLE_KEY]]
+    if type(obj) in (list, tuple):
+        return type(obj)(_resolve(item) for item in obj)
+    if type(obj) is dict:
+        return {k: _resolve(v) for k, v in obj.items()}
+    return obj
+
+
+class _CallRecorder(torch.overrides.TorchFunctionMode):
+    """Records the torch functions called, to spot forbidden shortcuts."""
+
+    def __init__(self):
+        super().__init__()
+        self.names: set[str] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        try:
+            self.names.add(torch.overrides.resolve_name(func) or getattr(func, "__name__", repr(func)))
+        except Exception:  # a name is a hint only; never break the call for it
+            pass
+        return func(*args, **(kwargs or {}))
+
+
+def _run(code: str, inputs: dict):
+    namespace = dict(_namespace())
+    namespace.update(inputs)
+    namespace.pop("result", None)
+    exec(compile(code, "<test snippet>", "exec"), namespace)
+    return namespace.get("result")
+
+
+def _perform(request: dict):
+    op = request["op"]
+    if op == "get":
+        namespace = _namespace()
+        name = request["name"]
+        if name not in namespace:
+            raise NameError(f"name {name!r} is not defined: run the cell that defines it first")
+        return namespace[name]
+    if op == "getattr":
+        return getattr(_resolve(request["target"]), request["name"])
+    if op == "setattr":
+        setattr(_resolve(request["target"]), request["name"], _resolve(request["value"]))
+        return None
+    if op == "call":
+        return _resolve(request["target"])(*_resolve(request["args"]), **_resolve(request["kwargs"]))
+    if op == "operator":
+        return getattr(operator, request["name"])(*_resolve(request["args"]))
+    if op == "run":
+        return _run(request["code"], _resolve(request["inputs"]))
+    if op == "release":
+        for key in request["keys"]:
+            _objects.pop(key, None)
+        return None
+    raise ValueError(f"unknown request {op!r}")
+
+
+def serve(blob: bytes) -> bytes:
+    """Answer one request; the reply is always plain data."""
+    request = wire.loads(blob)
+    reply: dict = {"ok": True}
+    recorder = _CallRecorder() if request.get("trace") else None
+    try:
+        if recorder is not None:
+            with recorder:
+                value = _perform(request)
+        else:
+            value = _perform(request)
+        reply["value"] = wire.to_data(value, _handle)
+    except BaseException as error:  # the student's code may raise anything
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        reply = {
+            "ok": False,
+            "error_type": type(error).__name__,
+            "message": str(error)[:2000],
+            "traceback": _student_traceback(error),
+        }
+    if recorder is not None:
+        reply["called"] = sorted(recorder.names)
+    return wire.dumps(reply)
+
+
+def _student_traceback(error: BaseException) -> str:
+    """The frames of the student's own cells (not ours, not the test's)."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith(("<test snippet>", __file__))
+    ]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
+    return "".join(lines)[-4000:]
+
+
+def serve_b64(request_b64: str) -> None:
+    """Entry point used by the checker: reply as a display message."""
+    from IPython.display import display
+
+    reply = serve(base64.b64decode(request_b64))
+    display({MIME_TYPE: base64.b64encode(reply).decode("ascii")}, raw=True)

@@ -1,0 +1,392 @@
+"""What the notebooks' test cells use.
+
+Test cells never touch the student's objects: they go through ``student``.
+
+    from dlcourse.testing import student, assert_close
+    out = student.forward_trace(3.0, 5.0)          # calls the student's function
+    layer = student.Linear(4, 3)                   # a handle to the student's object
+    y = layer.forward(torch.randn(2, 4))           # data: a plain tensor
+    n = student.run("result = sum(p.numel() for p in m.parameters())", m=model)
+
+Whatever comes back is plain data (tensors, numbers, strings, lists, tuples,
+dicts) or a handle to an object that stays with the student's code. In a
+student's own notebook, and under plain ``nbgrader autograde``, ``student``
+works on the notebook's own namespace. Under ``dlcourse grade`` the test cells
+run in a separate, clean process and every request goes to the student's
+kernel: the student's code can compute wrong answers, but it cannot change
+how they are compared.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import random
+from typing import Callable, Iterable, Sequence
+
+import torch
+
+from . import agent, wire
+
+
+class StudentCodeError(Exception):
+    """The student's code raised an exception while a test ran it."""
+
+    def __init__(self, error_type: str, message: str, traceback_text: str = ""):
+        self.error_type = error_type
+        self.message = message
+        self.traceback_text = traceback_text
+        super().__init__(f"your code raised {error_type}: {message}")
+
+
+# --------------------------------------------------------------------------
+# Backends: where the student's code is.
+
+
+class InProcessBackend:
+    """The student's code is in this process (a student's own kernel)."""
+
+    def request(self, request: dict) -> dict:
+        return wire.loads(agent.serve(wire.dumps(request)))
+
+    def cell_sources(self) -> list[str]:
+        namespace = agent._namespace()
+        return [str(source) for source in namespace.get("In", [])]
+
+
+_backend = InProcessBackend()
+
+
+def set_backend(backend) -> None:
+    """Used by the grader to point ``student`` at a student's kernel."""
+    global _backend
+    _backend = backend
+
+
+def _request(**request):
+    reply = _backend.request(request)
+    if not reply["ok"]:
+        raise StudentCodeError(reply["error_type"], reply["message"], reply.get("traceback", ""))
+    return _wrap(reply["value"]), reply.get("called", [])
+
+
+def _wrap(value):
+    if wire.is_handle(value):
+        return Remote(value)
+    if type(value) in (list, tuple):
+        return type(value)(_wrap(item) for item in value)
+    if type(value) is dict:
+        return {k: _wrap(v) for k, v in value.items()}
+    return value
+
+
+def _unwrap(value):
+    if isinstance(value, Remote):
+        return object.__getattribute__(value, "_ref")
+    if type(value) in (list, tuple):
+        return type(value)(_unwrap(item) for item in value)
+    if type(value) is dict:
+        return {k: _unwrap(v) for k, v in value.items()}
+    return value
+
+
+# --------------------------------------------------------------------------
+# Handles and the `student` namespace.
+
+
+class Remote:
+    """A handle to an object that lives with the student's code."""
+
+    __slots__ = ("_ref",)
+
+    def __init__(self, ref: dict):
+        object.__setattr__(self, "_ref", ref)
+
+    def __getattr__(self, name: str):
+        return _request(op="getattr", target=_unwrap(self), name=name)[0]
+
+    def __setattr__(self, name: str, value) -> None:
+        _request(op="setattr", target=_unwrap(self), name=name, value=_unwrap(value))
+
+    def __call__(self, *args, **kwargs):
+        return _request(op="call", target=_unwrap(self), args=_unwrap(list(args)), kwargs=_unwrap(kwargs))[0]
+
+    def __repr__(self) -> str:
+        return "<student object>"
+
+    def __bool__(self) -> bool:
+        return bool(_operator("truth", self))
+
+    def __len__(self) -> int:
+        return int(self.__len__method())
+
+    def __len__method(self):
+        return Remote.__getattr__(self, "__len__")()
+
+    def __getitem__(self, key):
+        return Remote.__getattr__(self, "__getitem__")(key)
+
+    def __iter__(self):
+        items = student.run("result = list(obj)", obj=self)
+        return iter(items)
+
+
+def _operator(name: str, *args):
+    return _request(op="operator", name=name, args=_unwrap(list(args)))[0]
+
+
+def _forward(name: str, reflected: bool = False):
+    if reflected:
+        return lambda self, other: _operator(name, other, self)
+    return lambda self, *other: _operator(name, self, *other)
+
+
+for _name in ("add", "sub", "mul", "truediv", "pow", "matmul", "floordiv", "mod"):
+    setattr(Remote, f"__{_name}__", _forward(_name))
+    setattr(Remote, f"__r{_name}__", _forward(_name, reflected=True))
+for _name in ("neg", "pos", "abs", "lt", "le", "gt", "ge"):
+    setattr(Remote, f"__{_name}__", _forward(_name))
+
+
+class Student:
+    """The student's notebook, seen from a test: ``student.NAME`` is its NAME."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _request(op="get", name=name)[0]
+
+    def has(self, name: str) -> bool:
+        """Whether the notebook defines ``name``."""
+        try:
+            self.__getattr__(name)
+        except StudentCodeError:
+            return False
+        return True
+
+    def run(self, code: str, **inputs):
+        """Run ``code`` beside the student's code and return its ``result``.
+
+        ``inputs`` become variables of the snippet; the snippet sees the
+        notebook's names too. Use it for work that takes many steps (building
+        a graph, a training loop): one request instead of hundreds.
+        """
+        return _request(op="run", code=code, inputs=_unwrap(inputs))[0]
+
+    def run_traced(self, code: str, **inputs) -> tuple[object, list[str]]:
+        """Like :meth:`run`, and also the names of the torch functions called."""
+        return _request(op="run", code=code, inputs=_unwrap(inputs), trace=True)
+
+    def source(self, name: str) -> str:
+        """The source of the last cell that defines ``name`` at top level."""
+        found = ""
+        for source in _backend.cell_sources():
+            if name in _top_level_names(source):
+                found = source
+        return found
+
+
+student = Student()
+
+
+def _top_level_names(source: str) -> set[str]:
+    try:
+        tree = ast.parse(_strip_magics(source))
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def _strip_magics(source: str) -> str:
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+# --------------------------------------------------------------------------
+# Comparisons with messages that help a student find the bug.
+
+
+def _as_tensor(value, what: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(torch.float64) if value.is_floating_point() or not value.is_complex() else value
+    if isinstance(value, (bool, int, float)) and type(value) in (bool, int, float):
+        return torch.tensor(float(value), dtype=torch.float64)
+    if type(value) in (list, tuple):
+        try:
+            return torch.tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    raise AssertionError(f"{what} should be a number or a tensor, but it is {wire.describe(value)}")
+
+
+def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6, name: str = "the result",
+                 hint: str = "") -> None:
+    """Check ``actual`` against ``expected`` elementwise, with a helpful message.
+
+    Shapes must agree exactly (no broadcasting): a (3,) vector where a (3, 1)
+    column is expected is a bug worth reporting.
+    """
+    expected_t = _as_tensor(expected, "the expected value")
+    actual_t = _as_tensor(actual, name)
+    if tuple(actual_t.shape) != tuple(expected_t.shape):
+        raise AssertionError(
+            f"{name} has shape {tuple(actual_t.shape)}, expected {tuple(expected_t.shape)}. {hint}".strip()
+        )
+    if expected_t.numel() == 0:
+        return
+    if not torch.isfinite(actual_t).all() and torch.isfinite(expected_t).all():
+        raise AssertionError(f"{name} contains NaN or infinity. {hint}".strip())
+    difference = (actual_t - expected_t).abs()
+    bound = atol + rtol * expected_t.abs()
+    bad = difference > bound
+    if bad.any():
+        index = tuple(int(i) for i in (bad.nonzero()[0] if bad.dim() else ()))
+        where = f" at index {index}" if index else ""
+        got = actual_t[index].item() if index else actual_t.item()
+        want = expected_t[index].item() if index else expected_t.item()
+        count = int(bad.sum())
+        raise AssertionError(
+            f"{name} is wrong{where}: got {got:.6g}, expected {want:.6g} "
+            f"({count} of {bad.numel()} entries differ; largest error {difference.max().item():.3g}). {hint}".strip()
+        )
+
+
+def assert_equal(actual, expected, *, name: str = "the result", hint: str = "") -> None:
+    """Exact equality for plain values (ints, strings, shapes, tuples)."""
+    if type(actual) not in (bool, int, float, str, tuple, list, type(None)):
+        raise AssertionError(f"{name} should be {expected!r}, but it is {wire.describe(actual)}. {hint}".strip())
+    if actual != expected:
+        raise AssertionError(f"{name} is {actual!r}, expected {expected!r}. {hint}".strip())
+
+
+def assert_shape(actual, shape: Sequence[int], *, name: str = "the result") -> None:
+    if not isinstance(actual, torch.Tensor):
+        raise AssertionError(f"{name} should be a tensor, but it is {wire.describe(actual)}")
+    if tuple(actual.shape) != tuple(shape):
+        raise AssertionError(f"{name} has shape {tuple(actual.shape)}, expected {tuple(shape)}")
+
+
+def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    """max |a - e| / max(|a| + |e|), the CS231n-style check of a gradient."""
+    actual = _as_tensor(actual, "the value")
+    expected = _as_tensor(expected, "the expected value")
+    scale = (actual.abs() + expected.abs()).max().clamp_min(1e-12)
+    return float((actual - expected).abs().max() / scale)
+
+
+def numerical_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Central differences of the scalar function ``f`` at ``x`` (float64)."""
+    x = x.detach().to(torch.float64).clone()
+    grad = torch.zeros_like(x)
+    flat, grad_flat = x.view(-1), grad.view(-1)
+    for i in range(flat.numel()):
+        old = flat[i].item()
+        flat[i] = old + eps
+        plus = float(f(x))
+        flat[i] = old - eps
+        minus = float(f(x))
+        flat[i] = old
+        grad_flat[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+# --------------------------------------------------------------------------
+# Forbidden shortcuts: where an exercise says "elementary operations only".
+
+
+def forbidden_names_in(source: str, forbidden: Iterable[str]) -> list[str]:
+    """Forbidden names referred to in ``source``, by its syntax tree.
+
+    Comments and strings do not count; attribute chains do
+    (``torch.nn.functional.conv2d``, ``F.conv2d``, ``x.unfold``), and so does
+    any use of ``getattr`` or ``__import__`` with a computed name, which would
+    otherwise hide a call.
+    """
+    forbidden = set(forbidden)
+    try:
+        tree = ast.parse(_strip_magics(source))
+    except SyntaxError:
+        return []
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in forbidden:
+            found.add(node.attr)
+        elif isinstance(node, ast.Name) and node.id in forbidden:
+            found.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                for part in (alias.name.split(".") + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])):
+                    if part in forbidden:
+                        found.add(part)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            computed_getattr = node.func.id == "getattr" and not (
+                len(node.args) > 1 and isinstance(node.args[1], ast.Constant))
+            if computed_getattr or node.func.id in ("__import__", "eval", "exec"):
+                found.add(f"{node.func.id}(...)")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in forbidden:
+            found.add(node.value)
+    return sorted(found)
+
+
+def assert_no_forbidden(name: str, forbidden_source: Iterable[str], forbidden_calls: Iterable[str] = (),
+                        called: Iterable[str] = ()) -> None:
+    """Fail if the cell defining ``name`` uses a forbidden shortcut.
+
+    ``forbidden_source``: names that must not appear in the code (by syntax,
+    not text). ``forbidden_calls``: torch functions (as
+    ``torch.overrides.resolve_name`` gives them) that must not have run,
+    checked against ``called`` from :meth:`Student.run_traced`.
+    """
+    source = student.source(name)
+    if not source:
+        raise AssertionError(f"could not find the cell that defines {name}: keep it at the top level of its cell")
+    used = forbidden_names_in(source, forbidden_source)
+    ran = sorted(set(called) & set(forbidden_calls))
+    if used or ran:
+        raise AssertionError(
+            f"{name} must be written with elementary tensor operations only, but it uses "
+            f"{', '.join(used + ran)}. Replace these by your own loops and arithmetic."
+        )
+
+
+# --------------------------------------------------------------------------
+# Random draws for property tests.
+
+
+def rng(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def random_tensor(shape: Sequence[int], seed: int, low: float = -1.0, high: float = 1.0,
+                  dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    generator = rng(seed)
+    return low + (high - low) * torch.rand(tuple(shape), generator=generator, dtype=dtype)
+
+
+def random_shapes(seed: int, count: int, dims: int, low: int = 1, high: int = 6) -> list[tuple[int, ...]]:
+    draw = random.Random(seed)
+    return [tuple(draw.randint(low, high) for _ in range(dims)) for _ in range(count)]
+
+
+@contextlib.contextmanager
+def no_warnings():
+    """Silence warnings inside a test: nbgrader scores 0 any cell writing to stderr."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+__all__ = [
+    "Remote", "Student", "StudentCodeError", "assert_close", "assert_equal", "assert_no_forbidden",
+    "assert_shape", "forbidden_names_in", "no_warnings", "numerical_gradient",
+    "random_shapes", "random_tensor", "relative_error", "rng", "set_backend", "student",
+]

@@ -1,0 +1,97 @@
+"""What crosses between a student's code and the tests: plain data only.
+
+Tests never hold a student's object. A value that comes back from the student
+side is converted to *data* -- tensors, numbers, strings, bytes, ``None`` and
+lists, tuples and dicts of those -- and everything else is replaced by a
+*handle*, a small dict naming an object that stays on the student side.
+Bytes are read back with ``torch.load(weights_only=True)``, an unpickler that
+refuses every class but tensors and builtin containers, so a student cannot
+send back an object whose ``__eq__`` always holds.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import numbers
+
+import torch
+
+HANDLE_KEY = "__dlcourse_handle__"
+
+
+def is_handle(obj) -> bool:
+    return isinstance(obj, dict) and len(obj) == 1 and HANDLE_KEY in obj
+
+
+def to_data(obj, make_handle):
+    """Convert ``obj`` to plain data; ``make_handle(x)`` names what is not data.
+
+    Tensors are detached, moved to the CPU and stripped of any subclass.
+    NumPy arrays become tensors and NumPy scalars Python numbers.
+    """
+    if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
+        # Exact builtin types only: an int subclass may override __eq__.
+        if type(obj) in (bool, int, float, complex, str, bytes) or obj is None:
+            return obj
+        return make_handle(obj)
+    if isinstance(obj, torch.Tensor):
+        tensor = obj.detach()
+        if tensor.is_complex() or tensor.dtype.is_floating_point or tensor.dtype in _PLAIN_DTYPES:
+            return tensor.to("cpu", copy=True).as_subclass(torch.Tensor)
+        return make_handle(obj)
+    if isinstance(obj, torch.Size):
+        return tuple(int(d) for d in obj)
+    if isinstance(obj, (torch.dtype, torch.device)):
+        return str(obj)
+    if type(obj) in (list, tuple):
+        return type(obj)(to_data(item, make_handle) for item in obj)
+    if type(obj) is dict:
+        if all(type(k) in (str, int) for k in obj):
+            return {k: to_data(v, make_handle) for k, v in obj.items()}
+        return make_handle(obj)
+    numpy_value = _from_numpy(obj)
+    if numpy_value is not _NOT_NUMPY:
+        return numpy_value
+    return make_handle(obj)
+
+
+_PLAIN_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+_NOT_NUMPY = object()
+
+
+def _from_numpy(obj):
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with torch here
+        return _NOT_NUMPY
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biufc":
+        return torch.from_numpy(np.array(obj, copy=True))
+    if isinstance(obj, np.generic) and obj.dtype.kind in "biufc":
+        value = obj.item()
+        return value
+    return _NOT_NUMPY
+
+
+def dumps(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def loads(blob: bytes):
+    """Read what the other side sent, refusing anything but plain data."""
+    return torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
+
+
+def describe(obj) -> str:
+    """A short, student-readable description of a value's type and shape."""
+    if isinstance(obj, torch.Tensor):
+        return f"a tensor of shape {tuple(obj.shape)} and dtype {obj.dtype}"
+    if isinstance(obj, numbers.Number):
+        return f"the number {obj!r}" if math.isfinite(abs(obj)) else f"{obj!r}"
+    if isinstance(obj, (list, tuple)):
+        return f"a {type(obj).__name__} of length {len(obj)}"
+    if isinstance(obj, dict):
+        return f"a dict with keys {sorted(map(str, obj))}"
+    return f"an object of type {type(obj).__name__}"
