@@ -1,0 +1,220 @@
+"""Run a student's cells in a kernel, and answer the tests' requests there.
+
+A :class:`KernelSession` owns one Jupyter kernel (started by an
+:class:`dlcourse.isolation.Sandbox`, or plainly), executes cells with a
+time limit and an output cap, and serves as the backend of
+``dlcourse.testing.student`` while test cells run in this (clean) process.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import queue
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from jupyter_client import KernelManager
+
+from . import agent, wire
+
+#: Stored outputs of one cell are cut here; the kernel may print more.
+OUTPUT_LIMIT_BYTES = 200_000
+
+
+class KernelDied(Exception):
+    """The kernel stopped answering: it exited, crashed or was killed."""
+
+
+class CellTimeout(Exception):
+    """A cell, or a test's request, ran past its time limit."""
+
+
+@dataclass
+class CellRun:
+    outputs: list = field(default_factory=list)
+    status: str = "ok"  # ok | error | timeout | died
+    error_name: str = ""
+    error_value: str = ""
+    truncated: bool = False
+    seconds: float = 0.0
+
+
+class KernelSession:
+    """One kernel for one notebook of one submission."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], sandbox=None, startup_timeout: float = 60):
+        self.workdir = Path(workdir)
+        self.sandbox = sandbox
+        kernel_env = dict(os.environ)
+        kernel_env.update(env)
+        if sandbox is not None:
+            self.manager = sandbox.kernel_manager(self.workdir)
+            kernel_env = sandbox.environment(kernel_env)
+        else:
+            self.manager = KernelManager(kernel_name="python3")
+        self._env = kernel_env
+        self._startup_timeout = startup_timeout
+        self.client = None
+
+    def start(self) -> None:
+        self._log = tempfile.TemporaryFile()
+        self.manager.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=str(self.workdir),
+                                  env=self._env, stdout=subprocess.DEVNULL, stderr=self._log)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        try:
+            self.client.wait_for_ready(timeout=self._startup_timeout)
+        except RuntimeError as error:
+            self._log.seek(0)
+            detail = self._log.read()[-1500:].decode(errors="replace")
+            raise KernelDied(f"the kernel did not start: {error}\n{detail}") from error
+
+    def alive(self) -> bool:
+        return self.manager.is_alive()
+
+    def execute(self, source: str, timeout: float, *, silent: bool = False) -> CellRun:
+        """Execute ``source``; collect its outputs (capped) until it finishes."""
+        run = CellRun()
+        started = time.monotonic()
+        if not self.alive():
+            run.status = "died"
+            return run
+        msg_id = self.client.execute(source, silent=silent, store_history=not silent, allow_stdin=False)
+        deadline = started + timeout
+        size = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                run.status = "timeout"
+                self._recover_after_timeout()
+                break
+            try:
+                msg = self.client.get_iopub_msg(timeout=min(remaining, 1.0))
+            except queue.Empty:
+                if not self.alive():
+                    run.status = "died"
+                    break
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "status":
+                if msg["content"]["execution_state"] == "idle":
+                    break
+                continue
+            if kind == "error":
+                run.status = "error"
+                run.error_name = msg["content"].get("ename", "")
+                run.error_value = msg["content"].get("evalue", "")
+            if kind not in ("stream", "display_data", "execute_result", "error"):
+                continue
+            output = nbformat.v4.output_from_msg(msg)
+            size += _output_size(output)
+            if size > OUTPUT_LIMIT_BYTES:
+                run.truncated = True
+                continue
+            run.outputs.append(output)
+        self._drain_shell()
+        if run.truncated:
+            run.outputs.append(nbformat.v4.new_output(
+                "stream", name="stdout",
+                text=f"\n[output cut by the grader after {OUTPUT_LIMIT_BYTES:,} bytes]\n"))
+        run.seconds = time.monotonic() - started
+        return run
+
+    def _drain_shell(self) -> None:
+        while True:
+            try:
+                self.client.get_shell_msg(timeout=0)
+            except queue.Empty:
+                return
+            except Exception:
+                return
+
+    def _recover_after_timeout(self) -> None:
+        """Interrupt a cell that ran too long; kill a kernel that ignores it."""
+        try:
+            self.manager.interrupt_kernel()
+        except Exception:
+            pass
+        try:
+            reply = self.client.execute("pass", silent=True, store_history=False)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                msg = self.client.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+                if msg["parent_header"].get("msg_id") == reply:
+                    return
+        except Exception:
+            pass
+        self.kill()
+
+    def kill(self) -> None:
+        try:
+            self.manager.shutdown_kernel(now=True)
+        except Exception:
+            pass
+
+    def shutdown(self) -> None:
+        try:
+            if self.client is not None:
+                self.client.stop_channels()
+        finally:
+            self.kill()
+            if getattr(self, "_log", None) is not None:
+                self._log.close()
+            if self.sandbox is not None:
+                self.sandbox.cleanup()
+
+
+def _output_size(output) -> int:
+    if output.get("output_type") == "stream":
+        return len(output.get("text", ""))
+    if output.get("output_type") == "error":
+        return sum(len(line) for line in output.get("traceback", []))
+    return sum(len(str(value)) for value in output.get("data", {}).values())
+
+
+class KernelBackend:
+    """``dlcourse.testing`` backend that sends each request to the kernel.
+
+    The reply is read with ``torch.load(weights_only=True)``: plain data or
+    nothing. The kernel's answer is trusted no further than that.
+    """
+
+    def __init__(self, session: KernelSession, cell_sources: list[str], deadline: float):
+        self.session = session
+        self._cell_sources = cell_sources
+        self.deadline = deadline
+
+    def cell_sources(self) -> list[str]:
+        return list(self._cell_sources)
+
+    def request(self, request: dict) -> dict:
+        payload = base64.b64encode(wire.dumps(request)).decode("ascii")
+        code = f"__import__('dlcourse.agent', fromlist=['serve_b64']).serve_b64('{payload}')"
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise CellTimeout("the test ran out of time")
+        run = self.session.execute(code, timeout=remaining, silent=True)
+        if run.status == "timeout":
+            raise CellTimeout("your code did not finish in time")
+        if run.status == "died" or not self.session.alive():
+            raise KernelDied("the kernel died while a test ran your code")
+        for output in run.outputs:
+            blob = output.get("data", {}).get(agent.MIME_TYPE)
+            if blob is None:
+                continue
+            try:
+                reply = wire.loads(base64.b64decode(blob))
+            except Exception as error:  # a forged or broken reply
+                return {"ok": False, "error_type": "InvalidReply", "message": f"unreadable reply: {error}"}
+            if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):
+                return reply
+        detail = f"{run.error_name}: {run.error_value}" if run.status == "error" else "no reply"
+        return {"ok": False, "error_type": "NoReply",
+                "message": f"the notebook's kernel did not answer the test ({detail})"}

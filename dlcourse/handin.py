@@ -1,0 +1,556 @@
+"""``dlcourse handin``: check, test, print to PDF and zip an assignment.
+
+    dlcourse handin a1_autodiff --names "Ada Lovelace, Alan Turing"
+
+or, from a cell of the notebook itself (save it first: the notebooks are read
+as they are on disk)::
+
+    from dlcourse.handin import handin
+    handin("a1_autodiff")
+
+What it does, in order:
+
+1. finds the assignment's notebooks (``release/<assignment>/*.ipynb``, or a
+   folder you name) and reads the names cell of each (the first cell,
+   ``NAMES = "..."``; see :func:`names_cell`). An empty or missing names
+   cell, a group of more than two, or names that differ from ``--names``
+   stop the hand-in with a message saying what to fix;
+2. runs each notebook's public tests the way ``nbgrader validate`` does, on a
+   copy in a temporary folder, and reports the failures: they warn, they do
+   not stop the hand-in;
+3. prints every notebook to PDF (names and assignment on page 1, formulas
+   typeset, works offline; see :mod:`dlcourse.pdf`);
+4. writes ``handin/<assignment>_<names>.zip`` with the notebooks exactly as
+   saved and their PDFs.
+
+The student's notebooks are only read, never written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime as dt
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from . import pdf as pdf_lib
+
+log = logging.getLogger("dlcourse.handin")
+
+NAMES_VARIABLE = "NAMES"
+NAMES_GRADE_ID = "names"
+MAX_GROUP_SIZE = 2
+NAMES_EXAMPLE = 'NAMES = "Ada Lovelace, Alan Turing"'
+NAMES_SOURCE = (
+    "# Your names: one student, or a group of two separated by a comma, e.g.\n"
+    f"# {NAMES_EXAMPLE}\n"
+    f'{NAMES_VARIABLE} = ""'
+)
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_NO_PDF = 3
+
+
+class HandinError(Exception):
+    """The hand-in cannot go ahead; the message says what to fix."""
+
+
+# --------------------------------------------------------------------------
+# The names cell.
+
+
+def names_cell():
+    """The cell authors put first in every notebook: ``NAMES = ""``.
+
+    A plain, unlocked code cell (nbgrader metadata: no grade, no solution, not
+    locked), so students can fill it in and ``generate_assignment`` keeps it
+    as it is. Use it with :mod:`dlcourse.authoring`: ``cells = [names_cell(), md(...), ...]``.
+    """
+    cell = nbformat.v4.new_code_cell(NAMES_SOURCE)
+    cell.metadata["nbgrader"] = {"grade": False, "grade_id": NAMES_GRADE_ID, "locked": False,
+                                 "schema_version": 3, "solution": False, "task": False}
+    cell.metadata["tags"] = ["names"]
+    return cell
+
+
+def read_names(notebook) -> str | None:
+    """The string assigned to ``NAMES`` in the notebook's names cell.
+
+    Returns None when the notebook has no names cell; "" when it is empty.
+    The names cell is the first code cell that assigns ``NAMES`` (normally
+    the notebook's first cell).
+    """
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or NAMES_VARIABLE not in cell.source:
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            match = re.search(rf"^\s*{NAMES_VARIABLE}\s*=\s*(['\"])(.*?)\1", cell.source, re.M)
+            if match:
+                return match.group(2)
+            raise HandinError(
+                f"The names cell does not parse as Python. Write it as {NAMES_EXAMPLE}")
+        for node in tree.body:
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name) and node.targets[0].id == NAMES_VARIABLE):
+                if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                    return node.value.value
+                if (isinstance(node.value, (ast.List, ast.Tuple))
+                        and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.value.elts)):
+                    return ", ".join(e.value for e in node.value.elts)
+                raise HandinError(
+                    f"NAMES must be a plain string in quotes, e.g. {NAMES_EXAMPLE}")
+    return None
+
+
+_PLACEHOLDERS = {"your name", "your names", "name", "names", "todo", "...", "your name here",
+                 "your names here", "first last", "firstname lastname"}
+
+
+def parse_names(text: str) -> list[str]:
+    """``"Ada Lovelace, Alan Turing"`` -> ``["Ada Lovelace", "Alan Turing"]`` (checked).
+
+    Names are separated by commas, semicolons, new lines, "&" or " and ".
+    Raises :class:`HandinError` for no name, a placeholder, or more than
+    two students.
+    """
+    parts = re.split(r"[,;\n&]|\s+and\s+", text or "")
+    names = [" ".join(part.split()) for part in parts]
+    names = [name for name in names if name]
+    if not names:
+        raise HandinError("No names given.")
+    for name in names:
+        if name.casefold() in _PLACEHOLDERS or not any(ch.isalpha() for ch in name):
+            raise HandinError(f"{name!r} is not a name. Write your real names, e.g. {NAMES_EXAMPLE}")
+    if len(names) > MAX_GROUP_SIZE:
+        raise HandinError(
+            f"{len(names)} names given ({', '.join(names)}); a group has at most {MAX_GROUP_SIZE} "
+            "students. Each group hands in its own notebook.")
+    if len({name.casefold() for name in names}) < len(names):
+        raise HandinError(f"A name appears twice: {', '.join(names)}")
+    return names
+
+
+def _same_group(a: list[str], b: list[str]) -> bool:
+    return sorted(n.casefold() for n in a) == sorted(n.casefold() for n in b)
+
+
+def group_slug(names: list[str]) -> str:
+    """File-name-safe group name: ``Ada-Lovelace_Alan-Turing`` (ASCII only)."""
+    out = []
+    for name in names:
+        ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+        ascii_name = re.sub(r"[^A-Za-z0-9]+", "-", ascii_name).strip("-")
+        out.append(ascii_name or "student")
+    return "_".join(out)
+
+
+# --------------------------------------------------------------------------
+# Finding things.
+
+
+def find_course_root(start: Path | None = None) -> Path:
+    """The folder with ``nbgrader_config.py`` at or above ``start`` (default: cwd)."""
+    start = Path(start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "nbgrader_config.py").is_file():
+            return folder
+    return start
+
+
+def assignment_dir(assignment: str, course_root: Path) -> Path:
+    """Where the student's notebooks of ``assignment`` are."""
+    given = Path(assignment).expanduser()
+    candidates = [given, Path.cwd() / assignment, course_root / assignment,
+                  course_root / "release" / assignment]
+    for folder in candidates:
+        if folder.is_dir() and any(folder.glob("*.ipynb")):
+            return folder.resolve()
+    if given.is_file() and given.suffix == ".ipynb":
+        return given.parent.resolve()
+    known = sorted(p.name for p in (course_root / "release").glob("*") if p.is_dir())
+    hint = f" Assignments: {', '.join(known)}." if known else ""
+    raise HandinError(f"No notebooks found for assignment {assignment!r} "
+                      f"(looked in {', '.join(str(c) for c in candidates)}).{hint}")
+
+
+def assignment_notebooks(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+
+
+# --------------------------------------------------------------------------
+# Public tests, as nbgrader validate runs them.
+
+
+@dataclass
+class TestReport:
+    notebook: str
+    seconds: float = 0.0
+    passed: int = 0
+    failed: list[dict] = field(default_factory=list)  # {"source", "error"}
+    changed: int = 0  # test cells whose source differs from the release
+    error: str = ""  # the tests could not be run at all
+    executed: object = None  # the executed copy (nbformat node)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.error and not self.changed
+
+    def summary(self) -> str:
+        if self.error:
+            return f"tests could not run: {self.error}"
+        parts = []
+        if self.failed:
+            parts.append(f"{len(self.failed)} test cell(s) FAIL, {self.passed} pass")
+        else:
+            parts.append(f"all {self.passed} test cell(s) pass" if self.passed else "no public tests")
+        if self.changed:
+            parts.append(f"{self.changed} test cell(s) CHANGED by you (grading uses the originals)")
+        return "; ".join(parts) + f" ({self.seconds:.1f} s)"
+
+
+def _nbgrader_config(course_root: Path):
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    path = course_root / "nbgrader_config.py"
+    if not path.is_file():
+        return Config()
+    return PyFileConfigLoader(path.name, path=str(course_root)).load_config()
+
+
+def run_public_tests(notebook_path: Path, course_root: Path) -> TestReport:
+    """Runs the notebook like ``nbgrader validate``, on a copy; never raises."""
+    from nbgrader import utils as nbg_utils
+    from nbgrader.validator import Validator
+
+    class KeepingValidator(Validator):
+        executed = None
+
+        def _preprocess(self, nb):
+            nb = super()._preprocess(nb)
+            self.executed = nb
+            return nb
+
+    report = TestReport(notebook_path.name)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="dlcourse-handin-") as tmp:
+        work = Path(tmp) / notebook_path.parent.name
+        shutil.copytree(notebook_path.parent, work,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.zip", "*.pdf"))
+        validator = KeepingValidator(config=_nbgrader_config(course_root))
+        validator.log.setLevel(logging.WARNING)
+        try:
+            results = validator.validate(str(work / notebook_path.name))
+        except Exception as error:  # a dead kernel, a timeout, a broken notebook
+            report.error = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+            results = {}
+        executed = validator.executed
+    report.seconds = time.perf_counter() - start
+    report.executed = executed
+    if "type_changed" in results:
+        report.error = (f"{len(results['type_changed'])} cell(s) changed type (code <-> markdown); "
+                        "undo that, or grading will fail")
+    report.changed = len(results.get("changed", []))
+    report.failed = [{"source": f["source"], "error": f["raw_error"]} for f in results.get("failed", [])]
+    if executed is not None:
+        grade_cells = [c for c in executed.cells if nbg_utils.is_grade(c) and c.cell_type == "code"]
+        report.passed = max(0, len(grade_cells) - len(report.failed))
+    return report
+
+
+# --------------------------------------------------------------------------
+# The hand-in.
+
+
+@dataclass
+class HandinResult:
+    zip_path: Path
+    names: list[str]
+    assignment: str
+    notebooks: list[Path]
+    tests: list[TestReport] = field(default_factory=list)
+    pdfs: list[pdf_lib.PdfResult] = field(default_factory=list)
+    pdf_error: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every notebook has its PDF in the bundle."""
+        return not self.pdf_error and len(self.pdfs) == len(self.notebooks)
+
+
+def _say(stream, text: str = "") -> None:
+    print(text, file=stream, flush=True)
+
+
+def _in_kernel() -> bool:
+    """Whether this runs inside a Jupyter kernel (a notebook cell)."""
+    if "ipykernel" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _check_names(notebooks: list[Path], names_arg: str | None) -> tuple[list[str], list[str]]:
+    """The group's names, checked against every notebook's names cell."""
+    warnings = []
+    given = parse_names(names_arg) if names_arg is not None and names_arg.strip() else None
+    found: dict[str, list[str] | None] = {}
+    for path in notebooks:
+        text = read_names(nbformat.read(str(path), as_version=4))
+        if text is None:
+            found[path.name] = None
+            continue
+        if not text.strip():
+            raise HandinError(
+                f"The names cell of {path.name} is empty.\n"
+                f"Open {path.name}, write your names in its first cell, e.g.\n"
+                f"    {NAMES_EXAMPLE}\n"
+                "(one student, or a group of two), save the notebook (Ctrl+S) and hand in again.")
+        try:
+            found[path.name] = parse_names(text)
+        except HandinError as error:
+            raise HandinError(f"The names cell of {path.name}: {error}") from None
+    cells = {name: names for name, names in found.items() if names is not None}
+    reference = given
+    for notebook_name, names in cells.items():
+        if reference is None:
+            reference = names
+        elif not _same_group(reference, names):
+            where = "--names" if given is not None else next(iter(cells))
+            raise HandinError(
+                f"The names in {notebook_name} ({', '.join(names)}) differ from those in {where} "
+                f"({', '.join(reference)}). Make them the same, save, and hand in again.")
+    missing = [name for name, names in found.items() if names is None]
+    if reference is None:
+        raise HandinError(
+            f"No names: {', '.join(missing)} has no names cell. Give your names with "
+            '--names "First Last, First Last" (or handin(..., names="...") in Python).')
+    if missing:
+        warnings.append(f"{', '.join(missing)} has no names cell; the names from --names are used "
+                        "for its PDF.")
+    return reference, warnings
+
+
+def handin_report(
+    assignment: str,
+    names: str | None = None,
+    *,
+    course_root: Path | str | None = None,
+    out_dir: Path | str | None = None,
+    run_tests: bool = True,
+    make_pdf: bool = True,
+    pdf_outputs: str = "saved",
+    allow_browser_download: bool = False,
+    stream=None,
+) -> HandinResult:
+    """Like :func:`handin`, returning everything it found out."""
+    stream = stream or sys.stdout
+    course_root = Path(course_root).resolve() if course_root else find_course_root()
+    folder = assignment_dir(assignment, course_root)
+    assignment_name = folder.name
+    notebooks = assignment_notebooks(folder)
+    group, warnings = _check_names(notebooks, names)
+    out_dir = Path(out_dir) if out_dir else course_root / "handin"
+    stem = f"{assignment_name}_{group_slug(group)}"
+    handed_in = dt.datetime.now().astimezone()
+
+    _say(stream, f"Hand-in of {assignment_name} by {' and '.join(group)}")
+    originals: dict[str, bytes] = {}
+    for path in notebooks:
+        originals[path.name] = path.read_bytes()  # what goes in the zip: the file exactly as saved
+        saved = dt.datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+        age = handed_in - saved
+        ago = f"{int(age.total_seconds() // 60)} min ago" if age.total_seconds() < 86400 else f"{age.days} days ago"
+        _say(stream, f"  {path.name}: last saved {saved:%Y-%m-%d %H:%M:%S} ({ago})")
+    if _in_kernel():
+        _say(stream, "  (the notebooks are read as saved on disk: save with Ctrl+S before handing in)")
+    result = HandinResult(out_dir / f"{stem}.zip", group, assignment_name, notebooks, warnings=warnings)
+    for warning in warnings:
+        _say(stream, f"  warning: {warning}")
+
+    tests_by_name: dict[str, TestReport] = {}
+    if run_tests:
+        _say(stream, "Running the public tests (as nbgrader validate does; this can take a minute)...")
+        for path in notebooks:
+            report = run_public_tests(path, course_root)
+            tests_by_name[path.name] = report
+            result.tests.append(report)
+            _say(stream, f"  {path.name}: {report.summary()}")
+            for failure in report.failed:
+                first = failure["source"].strip().splitlines()[0] if failure["source"].strip() else ""
+                error_lines = [line for line in failure["error"].strip().splitlines() if line.strip()]
+                _say(stream, f"    FAILED: {first[:90]}")
+                if error_lines:
+                    _say(stream, f"            {error_lines[-1][:200]}")
+        if any(not r.ok for r in result.tests):
+            _say(stream, "  Some public tests fail: you can still hand in (this bundle is written), "
+                         "but those items will likely lose points.")
+
+    pdf_dir = Path(tempfile.mkdtemp(prefix="dlcourse-handin-pdf-"))
+    pdf_files: dict[str, Path] = {}
+    try:
+        if make_pdf:
+            _say(stream, "Printing the notebooks to PDF...")
+            for path in notebooks:
+                node = nbformat.reads(originals[path.name].decode("utf-8"), as_version=4)
+                report = tests_by_name.get(path.name)
+                if pdf_outputs == "executed" and report is not None and report.executed is not None:
+                    node = report.executed
+                never_run = [c for c in node.cells if c.cell_type == "code" and c.source.strip()
+                             and c.get("execution_count") is None and not c.get("outputs")]
+                if never_run and pdf_outputs == "saved":
+                    warning = (f"{path.name}: {len(never_run)} code cell(s) were saved without being run, "
+                               "so the PDF shows no output for them. Run all cells, save, and hand in again.")
+                    result.warnings.append(warning)
+                    _say(stream, f"  warning: {warning}")
+                rows = [("Names", ", ".join(group)), ("Assignment", assignment_name),
+                        ("Notebook", path.name), ("Handed in", f"{handed_in:%Y-%m-%d %H:%M %Z}")]
+                if report is not None:
+                    rows.append(("Public tests", report.summary()))
+                try:
+                    pdf = pdf_lib.notebook_to_pdf(
+                        node, pdf_dir / f"{path.stem}.pdf",
+                        title=f"{assignment_name} — {path.stem}", header_rows=rows,
+                        footer=f"{', '.join(group)} · {assignment_name}/{path.name}",
+                        files_dir=path.parent, allow_network=allow_browser_download,
+                        allow_browser_download=allow_browser_download)
+                except pdf_lib.PdfEngineMissing as error:
+                    result.pdf_error = str(error)
+                    _say(stream, f"  No PDF: {error}")
+                    break
+                except Exception as error:  # the bundle must still be written
+                    result.pdf_error = f"{type(error).__name__}: {error}"
+                    _say(stream, f"  PDF of {path.name} failed: {result.pdf_error}")
+                    continue
+                result.pdfs.append(pdf)
+                pdf_files[path.name] = pdf.path
+                log.info("PDF export of %s took %.1f s", path.name, pdf.seconds)
+                math = "" if pdf.math in ("typeset", "no math") else f", math {pdf.math}"
+                _say(stream, f"  {pdf.path.name}: {pdf.seconds:.1f} s{math}")
+                if not pdf.math_ok:
+                    result.warnings.append(f"{pdf.path.name}: formulas are {pdf.math}")
+
+        _write_zip(result.zip_path, stem, originals, pdf_files, result, handed_in)
+    finally:
+        shutil.rmtree(pdf_dir, ignore_errors=True)
+
+    _say(stream, f"Wrote {result.zip_path}")
+    _say(stream, f"  {len(originals)} notebook(s), {len(pdf_files)} PDF(s). Upload this one file.")
+    if not result.complete:
+        _say(stream, "  The bundle has NO PDF for some notebooks (see above); graders read the PDF.")
+    return result
+
+
+def _write_zip(zip_path: Path, stem: str, originals: dict[str, bytes], pdfs: dict[str, Path],
+               result: HandinResult, handed_in: dt.datetime) -> None:
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"assignment: {result.assignment}", f"names: {', '.join(result.names)}",
+             f"handed in: {handed_in.isoformat(timespec='seconds')}"]
+    for report in result.tests:
+        lines.append(f"public tests, {report.notebook}: {report.summary()}")
+    for pdf in result.pdfs:
+        lines.append(f"pdf, {pdf.path.name}: {pdf.engine}, math {pdf.math}, {pdf.seconds:.1f} s")
+    if result.pdf_error:
+        lines.append(f"pdf: NOT MADE: {result.pdf_error.splitlines()[0]}")
+    tmp = zip_path.with_name(zip_path.name + ".part")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        for name, data in originals.items():
+            bundle.writestr(f"{stem}/{name}", data)
+            if name in pdfs:
+                bundle.write(pdfs[name], f"{stem}/{Path(name).stem}.pdf")
+        bundle.writestr(f"{stem}/HANDIN.txt", "\n".join(lines) + "\n")
+    os.replace(tmp, zip_path)
+
+
+def handin(
+    assignment: str,
+    names: str | None = None,
+    *,
+    course_root: Path | str | None = None,
+    out_dir: Path | str | None = None,
+    run_tests: bool = True,
+    make_pdf: bool = True,
+    pdf_outputs: str = "saved",
+    allow_browser_download: bool = False,
+) -> Path:
+    """Checks, tests, prints to PDF and zips ``assignment``; returns the zip's path.
+
+    ``names`` ("Ada Lovelace, Alan Turing") must agree with the notebooks'
+    names cells; it may be left out when they are filled. ``course_root``
+    defaults to the folder with ``nbgrader_config.py`` above the current one,
+    ``out_dir`` to ``<course_root>/handin``. Raises :class:`HandinError` when
+    the hand-in is refused (e.g. an empty names cell). Failing public tests
+    only warn. Without a PDF engine the zip holds the notebooks only and the
+    message says what to install.
+    """
+    return handin_report(assignment, names, course_root=course_root, out_dir=out_dir,
+                         run_tests=run_tests, make_pdf=make_pdf, pdf_outputs=pdf_outputs,
+                         allow_browser_download=allow_browser_download).zip_path
+
+
+# --------------------------------------------------------------------------
+# Command line.
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("assignment", help="assignment name (e.g. a1_autodiff) or the folder of its notebooks")
+    parser.add_argument("--names", default=None,
+                        help='your names, e.g. "Ada Lovelace, Alan Turing" (groups of up to two); '
+                             "must match the notebooks' names cells")
+    parser.add_argument("--course-root", type=Path, default=None,
+                        help="course folder (default: the one with nbgrader_config.py above here)")
+    parser.add_argument("--out-dir", type=Path, default=None, help="where the zip goes (default: COURSE/handin)")
+    parser.add_argument("--no-tests", action="store_true", help="skip running the public tests")
+    parser.add_argument("--no-pdf", action="store_true", help="zip the notebooks without PDFs")
+    parser.add_argument("--pdf-outputs", choices=["saved", "executed"], default="saved",
+                        help="outputs in the PDF: as saved in your notebook (default), or from the "
+                             "test run (NBGRADER_EXECUTION set, so training cells run shortened)")
+    parser.add_argument("--allow-browser-download", action="store_true",
+                        help="with internet: let nbconvert download a Chromium when none is installed")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        result = handin_report(args.assignment, args.names, course_root=args.course_root,
+                               out_dir=args.out_dir, run_tests=not args.no_tests,
+                               make_pdf=not args.no_pdf, pdf_outputs=args.pdf_outputs,
+                               allow_browser_download=args.allow_browser_download)
+    except HandinError as error:
+        print(f"Hand-in refused: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    if not args.no_pdf and not result.complete:
+        return EXIT_NO_PDF
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dlcourse handin", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
