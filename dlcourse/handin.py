@@ -430,7 +430,7 @@ def handin_report(
                 try:
                     pdf = pdf_lib.notebook_to_pdf(
                         node, pdf_dir / f"{path.stem}.pdf",
-                        title=f"{assignment_name} — {path.stem}", header_rows=rows,
+                        title=assignment_name if path.stem == assignment_name else f"{assignment_name} — {path.stem}", header_rows=rows,
                         footer=f"{', '.join(group)} · {assignment_name}/{path.name}",
                         files_dir=path.parent, allow_network=allow_browser_download,
                         allow_browser_download=allow_browser_download)

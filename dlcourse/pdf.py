@@ -423,7 +423,9 @@ def notebook_to_pdf(
     chromium = find_chromium()
     if playwright_available() and (chromium or allow_browser_download):
         mathjax = find_mathjax()
-        exporter = exporter_class()()
+        quiet = logging.getLogger("dlcourse.pdf.nbconvert")  # not "Alternative text is missing ..."
+        quiet.setLevel(logging.ERROR)
+        exporter = exporter_class()(log=quiet)
         exporter.executable_path = chromium or ""
         exporter.mathjax_dir = str(mathjax) if mathjax else ""
         exporter.files_dir = str(Path(files_dir).resolve()) if files_dir else ""
