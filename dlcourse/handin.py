@@ -201,7 +201,8 @@ class TestReport:
     notebook: str
     seconds: float = 0.0
     passed: int = 0
-    failed: list[dict] = field(default_factory=list)  # {"source", "error"}
+    failed: list[dict] = field(default_factory=list)  # {"grade_id", "source", "error"}
+    unanswered: list[str] = field(default_factory=list)  # written answers still empty
     changed: int = 0  # test cells whose source differs from the release
     error: str = ""  # the tests could not be run at all
     executed: object = None  # the executed copy (nbformat node)
@@ -215,12 +216,30 @@ class TestReport:
             return f"tests could not run: {self.error}"
         parts = []
         if self.failed:
-            parts.append(f"{len(self.failed)} test cell(s) FAIL, {self.passed} pass")
+            parts.append(f"{len(self.failed)} of {len(self.failed) + self.passed} test cells FAIL")
         else:
-            parts.append(f"all {self.passed} test cell(s) pass" if self.passed else "no public tests")
+            parts.append(f"all {self.passed} test cells pass" if self.passed else "no public tests")
+        if self.unanswered:
+            parts.append(f"{len(self.unanswered)} written answer(s) still empty")
         if self.changed:
             parts.append(f"{self.changed} test cell(s) CHANGED by you (grading uses the originals)")
         return "; ".join(parts) + f" ({self.seconds:.1f} s)"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _cell_error(cell) -> str:
+    """The last line of the error a test cell shows (what the student needs to read)."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            lines = [_ANSI.sub("", line) for line in output.get("traceback", [])]
+            text = "\n".join(lines).strip().splitlines()
+            last = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
+            return last if output.get("evalue") or not text else text[-1]
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            return "wrote to stderr (scored 0): " + _ANSI.sub("", output.get("text", "")).strip()[:200]
+    return "partial credit: some checks failed"
 
 
 def _nbgrader_config(course_root: Path):
@@ -266,10 +285,21 @@ def run_public_tests(notebook_path: Path, course_root: Path) -> TestReport:
         report.error = (f"{len(results['type_changed'])} cell(s) changed type (code <-> markdown); "
                         "undo that, or grading will fail")
     report.changed = len(results.get("changed", []))
-    report.failed = [{"source": f["source"], "error": f["raw_error"]} for f in results.get("failed", [])]
     if executed is not None:
-        grade_cells = [c for c in executed.cells if nbg_utils.is_grade(c) and c.cell_type == "code"]
-        report.passed = max(0, len(grade_cells) - len(report.failed))
+        for cell in executed.cells:
+            if not nbg_utils.is_grade(cell):
+                continue
+            score, max_score = nbg_utils.determine_grade(cell, validator.log)
+            grade_id = cell.metadata["nbgrader"].get("grade_id", "?")
+            if cell.cell_type != "code":
+                if nbg_utils.is_solution(cell) and score is not None and score < max_score:
+                    report.unanswered.append(grade_id)
+                continue
+            if score is not None and score < max_score:
+                report.failed.append({"grade_id": grade_id, "source": cell.source,
+                                      "error": _cell_error(cell)})
+            else:
+                report.passed += 1
     return report
 
 
@@ -397,11 +427,9 @@ def handin_report(
             result.tests.append(report)
             _say(stream, f"  {path.name}: {report.summary()}")
             for failure in report.failed:
-                first = failure["source"].strip().splitlines()[0] if failure["source"].strip() else ""
-                error_lines = [line for line in failure["error"].strip().splitlines() if line.strip()]
-                _say(stream, f"    FAILED: {first[:90]}")
-                if error_lines:
-                    _say(stream, f"            {error_lines[-1][:200]}")
+                _say(stream, f"    FAILED {failure['grade_id']}: {failure['error'][:300]}")
+            if report.unanswered:
+                _say(stream, f"    written answers still empty: {', '.join(report.unanswered)}")
         if any(not r.ok for r in result.tests):
             _say(stream, "  Some public tests fail: you can still hand in (this bundle is written), "
                          "but those items will likely lose points.")
