@@ -1,0 +1,92 @@
+"""Helpers for the course's own tests: scratch courses and example submissions."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from dlcourse.demo import filled_notebook
+from dlcourse.grading import GradingOptions, read_notebook
+from dlcourse.data import data_root
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "source"
+RELEASE = ROOT / "release"
+KILL_RATE_FILE = ROOT / "test-output" / "kill-rates.txt"
+
+
+def assignments() -> list[str]:
+    return sorted(d.name for d in SOURCE.iterdir() if d.is_dir() and any(d.glob("*.ipynb")))
+
+
+def master_notebooks() -> list[Path]:
+    return sorted(SOURCE.glob("*/*.ipynb"))
+
+
+def options(**kwargs) -> GradingOptions:
+    """Grading options for tests: isolated, as in production, with the data sets."""
+    return GradingOptions(read_only=[str(data_root())], **kwargs)
+
+
+def scratch_course(tmp_path: Path, *names: str) -> Path:
+    """A copy of the course (config, masters, releases) where tests may write."""
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    for name in names:
+        shutil.copytree(SOURCE / name, course / "source" / name)
+        if (RELEASE / name).exists():
+            shutil.copytree(RELEASE / name, course / "release" / name)
+    return course
+
+
+def release_path(master: Path) -> Path:
+    return RELEASE / master.parent.name / master.name
+
+
+def solution_notebook(master: Path):
+    return filled_notebook(master, release_path(master))
+
+
+def answer_ids(master: Path) -> list[str]:
+    notebook = read_notebook(master)
+    return [c.metadata["nbgrader"]["grade_id"] for c in notebook.cells
+            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
+
+
+def item_test_ids(master: Path, answer_id: str) -> list[str]:
+    """The test cells that belong to an answer cell: test_<id> and test_<id>_*."""
+    notebook = read_notebook(master)
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in notebook.cells
+           if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
+    pattern = re.compile(rf"^test_{re.escape(answer_id)}(_.+)?$")
+    return [i for i in ids if pattern.match(i)]
+
+
+def with_answer(notebook, answer_id: str, source: str):
+    copy = nbformat.from_dict(notebook)
+    found = False
+    for cell in copy.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == answer_id:
+            cell.source = source
+            found = True
+    assert found, f"no answer cell {answer_id!r} in the notebook"
+    return copy
+
+
+def mutant_modules() -> dict[str, object]:
+    modules = {}
+    for path in sorted((ROOT / "tests" / "mutants").glob("a*.py")):
+        modules[path.stem] = importlib.import_module(f"mutants.{path.stem}")
+    return modules
+
+
+def master_with_answer(assignment_prefix: str, answer_id: str) -> Path:
+    for master in sorted(SOURCE.glob(f"{assignment_prefix}_*/*.ipynb")):
+        if answer_id in answer_ids(master):
+            return master
+    raise AssertionError(f"no master notebook of {assignment_prefix} has an answer cell {answer_id!r}")

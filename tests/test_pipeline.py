@@ -1,0 +1,187 @@
+"""The nbgrader pipeline end to end: release, grading, gradebook, feedback."""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dlcourse.gradebook import generate_release
+from dlcourse.grading import CourseLayout, grade_notebook, nbgrader_meta
+from helpers import (RELEASE, ROOT, SOURCE, answer_ids, assignments, master_notebooks, mutant_modules, options,
+                     release_path, scratch_course, solution_notebook, item_test_ids, with_answer)
+
+BEGIN = re.compile(r"###\s*BEGIN (SOLUTION|HIDDEN TESTS)")
+END = re.compile(r"###\s*END (SOLUTION|HIDDEN TESTS)")
+
+
+def secret_lines(master: Path) -> set[str]:
+    """Lines that only the master may hold: solution and hidden-test regions."""
+    notebook = nbformat.read(str(master), as_version=4)
+    public, secret = set(), set()
+    for cell in notebook.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            text = line.strip()
+            if BEGIN.search(text):
+                inside = True
+                continue
+            if END.search(text):
+                inside = False
+                continue
+            (secret if inside else public).add(text)
+    # A line that also stands outside the secret regions (e.g. `return out`) gives nothing away.
+    return {line for line in secret - public if len(line) >= 12 and not line.startswith("#")}
+
+
+def student_files() -> list[Path]:
+    files = [p for p in RELEASE.rglob("*") if p.is_file()]
+    files += [p for p in (ROOT / "dlcourse").rglob("*.py")]
+    files += [ROOT / "environment.yml"] if (ROOT / "environment.yml").exists() else []
+    return files
+
+
+def test_every_assignment_has_a_release():
+    assert assignments(), "no master notebooks in source/"
+    for name in assignments():
+        for master in (SOURCE / name).glob("*.ipynb"):
+            assert release_path(master).exists(), f"{master} has no release: run `dlcourse release {name}`"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", assignments())
+def test_release_is_what_generation_gives_now(assignment, tmp_path):
+    layout = CourseLayout(ROOT)
+    fresh = generate_release(layout, assignment, release_dir=tmp_path / "release",
+                             db_url=f"sqlite:///{tmp_path / 'gradebook.db'}")
+    committed = RELEASE / assignment
+    comparison = filecmp.dircmp(fresh, committed, ignore=[".ipynb_checkpoints", "__pycache__"])
+    stale = comparison.left_only + comparison.right_only + comparison.diff_files
+    changed = [name for name in comparison.common_files
+               if name.endswith(".ipynb")
+               and json.loads((fresh / name).read_text()) != json.loads((committed / name).read_text())]
+    assert not stale and not changed, (f"release/{assignment} is not what source/ generates now "
+                                       f"({stale + changed}): run `dlcourse release {assignment}` and commit")
+
+
+def test_nothing_students_get_holds_a_solution_or_hidden_test():
+    secrets = {}
+    for master in master_notebooks():
+        for line in secret_lines(master):
+            secrets.setdefault(line, master)
+    assert secrets, "found no solution or hidden-test lines in the masters"
+    leaks = []
+    for path in student_files():
+        text = path.read_text(errors="replace")
+        if BEGIN.search(text) or END.search(text):
+            leaks.append(f"{path.relative_to(ROOT)}: solution or hidden-test marker")
+        if path.suffix == ".ipynb":
+            text = "\n".join(c.source for c in nbformat.reads(text, as_version=4).cells)
+        lines = {line.strip() for line in text.splitlines()}
+        for line in lines & secrets.keys():
+            leaks.append(f"{path.relative_to(ROOT)}: {line!r} (from {secrets[line].name})")
+    assert not leaks, "students would see:\n" + "\n".join(leaks[:30])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("master", master_notebooks(), ids=lambda p: p.stem)
+def test_reference_solution_gets_full_marks_and_blank_gets_zero(master, tmp_path):
+    solution = tmp_path / "solution" / master.name
+    solution.parent.mkdir()
+    nbformat.write(solution_notebook(master), str(solution))
+    result = grade_notebook(master, solution, options())
+    lost = [f"{c.grade_id}: {c.message[:300]}" for c in result.cells if c.kind == "test" and c.score != c.max_score]
+    assert result.status == "ok" and not lost, f"status {result.status} {result.message}; lost: {lost}"
+    assert result.max_score > 0
+
+    blank = grade_notebook(master, release_path(master), options())
+    assert blank.status == "ok", f"the untouched release notebook should grade without trouble: {blank.message}"
+    scored = [c.grade_id for c in blank.cells if c.kind == "test" and c.score]
+    assert not scored, f"the untouched release notebook scored points on {scored}"
+
+
+@pytest.mark.slow
+def test_grade_twenty_students_with_one_and_two_workers(tmp_path):
+    """20 simulated students (solutions, blanks, mutants); same per-cell grades with 1 and 2 workers."""
+    master = SOURCE / "a1_autodiff" / "a1_autodiff.ipynb"
+    # Mutants of items 1-4, which no other item builds on, so every other cell keeps its points.
+    engine = set(answer_ids(master)[answer_ids(master).index("add"):])
+    mutants = [m for m in mutant_modules()["a1"].MUTANTS if m[0] not in engine][:8]
+    plan = {}
+    for i in range(6):
+        plan[f"solution{i:02d}"] = ("solution", None)
+    for i in range(6):
+        plan[f"blank{i:02d}"] = ("blank", None)
+    for i, (answer_id, description, source) in enumerate(mutants):
+        plan[f"mutant{i:02d}"] = ("mutant", (answer_id, source))
+    assert len(plan) == 20
+    tables = []
+    for workers in (1, 2):
+        course = scratch_course(tmp_path / f"w{workers}", "a1_autodiff")
+        for student, (kind, detail) in plan.items():
+            folder = course / "submitted" / student / "a1_autodiff"
+            folder.mkdir(parents=True)
+            if kind == "solution":
+                notebook = solution_notebook(master)
+            elif kind == "blank":
+                notebook = nbformat.read(str(release_path(master)), as_version=4)
+            else:
+                notebook = with_answer(solution_notebook(master), *detail)
+            nbformat.write(notebook, str(folder / master.name))
+        before = _tree_digest(course / "submitted")
+        subprocess.run([sys.executable, "-m", "dlcourse", "--course", str(course), "grade", "a1_autodiff",
+                        "--workers", str(workers)], check=True, capture_output=True, text=True)
+        assert _tree_digest(course / "submitted") == before, "grading changed submitted/"
+        cells = _read_csv(course / "reports" / "a1_autodiff" / "cells.csv")
+        grades = _read_csv(course / "reports" / "a1_autodiff" / "grades.csv")
+        assert sorted(r["student_id"] for r in grades) == sorted(plan)
+        assert all(r["status"] == "ok" for r in grades), grades
+        by_student = {}
+        for row in cells:
+            by_student.setdefault(row["student_id"], {})[row["grade_id"]] = row
+        for student, (kind, detail) in plan.items():
+            rows = by_student[student]
+            tests = {gid: row for gid, row in rows.items() if row["score"] != ""}
+            if kind == "solution":
+                assert all(r["score"] == r["max_score"] for r in tests.values()), (student, rows)
+            elif kind == "blank":
+                assert all(float(r["score"]) == 0 for r in tests.values()), (student, rows)
+            else:
+                own = set(item_test_ids(master, detail[0]))
+                assert any(tests[g]["score"] != tests[g]["max_score"] for g in own), (student, detail[0])
+                assert all(r["score"] == r["max_score"] for g, r in tests.items() if g not in own), (student, rows)
+        _check_gradebook(course, by_student)
+        tables.append(sorted((r["student_id"], r["grade_id"], r["score"]) for r in cells))
+    assert tables[0] == tables[1], "one and two workers gave different grades"
+
+
+def _check_gradebook(course: Path, by_student: dict) -> None:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        for student, rows in by_student.items():
+            for grade_id, row in rows.items():
+                if row["score"] == "":
+                    continue
+                grade = gradebook.find_grade(grade_id, row["notebook"], "a1_autodiff", student)
+                assert grade.auto_score == float(row["score"]), (student, grade_id)
+
+
+def _tree_digest(folder: Path) -> dict:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
