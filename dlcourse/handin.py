@@ -375,6 +375,8 @@ def _check_names(notebooks: list[Path], names_arg: str | None) -> tuple[list[str
         raise HandinError(
             f"No names: {', '.join(missing)} has no names cell. Give your names with "
             '--names "First Last, First Last" (or handin(..., names="...") in Python).')
+    if cells:  # the spelling and order written in the notebook win over --names
+        reference = next(iter(cells.values()))
     if missing:
         warnings.append(f"{', '.join(missing)} has no names cell; the names from --names are used "
                         "for its PDF.")
