@@ -1,0 +1,189 @@
+"""Bad submissions are graded, never crashed on, and never hurt the others.
+
+One `dlcourse grade` run (2 workers, cell limit 10 s, 1 GiB) over a tiny
+course: broken files, a missing or renamed notebook, mangled cells, an
+infinite loop, a loop that ignores interrupts, a memory hog, a kernel that
+exits or segfaults, sys.exit, an output flood and a bounded fork. Each ends
+with the status and points asserted here, in a bounded time, and the honest
+student graded beside them gets full marks.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tiny_course import GOOD_CUBE, GOOD_SQUARE, MAX_SCORE, template_course, tree_digest
+
+GOOD = {"square": GOOD_SQUARE, "cube": GOOD_CUBE}
+
+INFINITE_LOOP = "while True:\n    pass"
+STUBBORN_CUBE = """
+import signal
+def cube(x):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        pass
+"""
+MEMORY_HOG = "import torch\nhog = torch.ones(900_000_000)  # 3.6 GB\nprint(hog.sum())"
+OS_EXIT = "import os\nos._exit(3)"
+SEGFAULT_CUBE = "import ctypes\ndef cube(x):\n    ctypes.string_at(0)\n    return x ** 3"
+SYS_EXIT = "import sys\nsys.exit(1)"
+FLOOD = "for i in range(200_000):\n    print('flood', i, 'x' * 100)"
+FLOOD_SQUARE = "def square(x):\n    print('y' * 1_000_000)\n    return x * x"
+FORK = """
+import os, time
+children = []
+try:
+    for _ in range(300):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(2)
+            os._exit(0)
+        children.append(pid)
+except OSError as error:
+    print("fork refused:", type(error).__name__)
+print("FORKED", len(children))
+for pid in children:
+    os.waitpid(pid, 0)
+"""
+
+
+def _mangle(notebook):
+    """Delete the test cells, duplicate an answer, retype another, reverse the order."""
+    cells = []
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            continue  # deleted test cell
+        if meta.get("grade_id") == "square":
+            cell.cell_type = "markdown"  # retyped: a code answer kept as markdown counts as empty
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+        cells.append(cell)
+        if meta.get("grade_id") == "cube":
+            cells.append(cell.copy())  # duplicated
+    notebook.cells = cells[::-1]
+
+
+def _empty(notebook):
+    notebook.cells = []
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = template_course(tmp_path_factory).copy(tmp_path_factory.mktemp("bad") / "course")
+    course.submit("good", GOOD)
+    course.submit("invalid_json", raw=b'{"cells": [ this is not json')
+    course.submit("bad_schema", raw=b'{"cells": 5, "metadata": [], "nbformat": 4}')
+    course.submit("missing", name=None, files={"notes.txt": b"I forgot the notebook"})
+    course.submit("renamed", GOOD, name="tiny-final (1).ipynb")
+    course.submit("empty", edit=_empty)
+    course.submit("mangled", {"square": GOOD_SQUARE, "cube": GOOD_CUBE}, edit=_mangle)
+    course.submit("infinite_loop", GOOD, extra_before={"square": [INFINITE_LOOP]})
+    course.submit("stubborn_loop", {"square": GOOD_SQUARE, "cube": STUBBORN_CUBE})
+    course.submit("memory_hog", GOOD, extra_after={"test_square": [MEMORY_HOG]})
+    course.submit("os_exit", GOOD, extra_after={"test_square": [OS_EXIT]})
+    course.submit("segfault", {"square": GOOD_SQUARE, "cube": SEGFAULT_CUBE})
+    course.submit("sys_exit", GOOD, extra_before={"square": [SYS_EXIT]})
+    course.submit("flood", {"square": FLOOD_SQUARE, "cube": GOOD_CUBE}, extra_before={"square": [FLOOD]})
+    course.submit("fork", GOOD, extra_before={"square": [FORK]})
+    course.submit("syntax_error", {"square": "def square(x) return x", "cube": GOOD_CUBE})
+    submitted = tree_digest(course.submitted)
+    run = course.grade("--workers", "2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    feedback = course.dlcourse("feedback", "tiny")
+    assert feedback.returncode == 0, feedback.stdout + feedback.stderr
+    return {"course": course, "run": run, "submitted": submitted}
+
+
+# student -> (score, status)
+EXPECTED = {
+    "good": (MAX_SCORE, "ok"),
+    "invalid_json": (0.0, "invalid-notebook"),
+    "bad_schema": (0.0, "invalid-notebook"),
+    "missing": (0.0, "missing"),
+    "renamed": (MAX_SCORE, "renamed"),
+    "empty": (0.0, "ok"),
+    "mangled": (1.0, "ok"),  # square was retyped to markdown (0 of 2), cube graded (1)
+    "infinite_loop": (MAX_SCORE, "timeout"),  # the loop is stopped; the later cells still run
+    "stubborn_loop": (2.0, "timeout"),
+    "memory_hog": (2.0, "memory"),  # square was tested before the hog; cube not
+    "os_exit": (2.0, "crashed"),
+    "segfault": (2.0, "crashed"),
+    "sys_exit": (MAX_SCORE, "ok"),  # IPython turns SystemExit into an error of that cell
+    "flood": (MAX_SCORE, "ok"),
+    "fork": (MAX_SCORE, "ok"),
+    "syntax_error": (1.0, "ok"),
+}
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_outcome(graded, student):
+    course = graded["course"]
+    score, max_score, status = course.grades()[student]
+    expected_score, expected_status = EXPECTED[student]
+    assert (score, status) == (expected_score, expected_status), course.result(student)["notebooks"][0]["message"]
+    assert max_score == MAX_SCORE
+    html = course.feedback_html(student)
+    assert "Status:" in html and "Automatic score:" in html
+
+
+def test_every_student_has_a_row(graded):
+    assert set(graded["course"].grades()) == set(EXPECTED)
+
+
+def test_the_run_is_bounded_in_time(graded):
+    assert graded["run"].seconds < 600, f"grading took {graded['run'].seconds:.0f} s"
+    for student in ("infinite_loop", "stubborn_loop"):
+        seconds = graded["course"].result(student)["seconds"]
+        assert seconds < 90, f"{student} took {seconds:.0f} s with a cell limit of 10 s"
+
+
+def test_submitted_is_never_modified(graded):
+    assert tree_digest(graded["course"].submitted) == graded["submitted"]
+
+
+def test_feedback_says_why(graded):
+    course = graded["course"]
+    assert "could not be read" in course.feedback_html("invalid_json")
+    assert "notebook missing" in course.feedback_html("missing")
+    assert "time limit" in course.feedback_html("infinite_loop")
+    assert "out of memory" in course.feedback_html("memory_hog")
+    assert "crashed" in course.feedback_html("os_exit")
+    assert "another name" in course.feedback_html("renamed")
+
+
+def test_tests_after_a_dead_kernel_are_marked_not_run(graded):
+    course = graded["course"]
+    for student in ("memory_hog", "os_exit"):
+        cells = {c["grade_id"]: c for c in course.result(student)["notebooks"][0]["cells"]}
+        assert cells["test_square"]["score"] == 2.0
+        assert cells["test_cube"]["score"] == 0.0
+        assert cells["test_cube"]["message"].startswith("not run"), cells["test_cube"]["message"]
+
+
+def test_a_flood_of_output_is_cut(graded):
+    from dlcourse.execution import OUTPUT_LIMIT_BYTES
+
+    text = graded["course"].graded_text("flood")
+    assert "output cut by the grader" in text
+    assert len(text) < 3 * OUTPUT_LIMIT_BYTES
+
+
+def test_the_fork_is_bounded(graded):
+    import re
+
+    text = graded["course"].graded_text("fork")
+    match = re.search(r"FORKED (\d+)", text)
+    assert match, text[-2000:]
+    from dlcourse.isolation import Limits, _cgroup_roots
+
+    if _cgroup_roots() is not None:  # a pids cgroup holds the kernel to Limits.processes
+        assert int(match.group(1)) < Limits().processes
+        assert "fork refused" in text
+
+
+def test_a_memory_hog_never_got_its_memory(graded):
+    text = graded["course"].graded_text("memory_hog")
+    assert "tensor(" not in text  # the sum was never printed
+

@@ -1,0 +1,89 @@
+"""Nothing is lost: a run killed midway and started again ends with the grades of an uninterrupted run.
+
+`dlcourse grade` is SIGKILLed (its whole process group: workers, kernels)
+once the first student's result is stored; the rerun keeps that result, grades
+the rest, and its grades.csv and cells.csv are byte for byte those of an
+uninterrupted run of the same submissions. submitted/ never changes, the
+gradebook stays a sound SQLite file holding the same scores, and a further
+rerun changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+from tiny_course import (ASSIGNMENT, GOOD_CUBE, GOOD_SQUARE, GRADE_OPTIONS, MAX_SCORE, WRONG_CUBE, WRONG_SQUARE,
+                         dlcourse_env, python, template_course, tree_digest)
+
+STUDENTS = {
+    "ann": {"square": GOOD_SQUARE, "cube": GOOD_CUBE},
+    "ben": {"square": WRONG_SQUARE, "cube": WRONG_CUBE},
+    "cat": {"square": GOOD_SQUARE, "cube": WRONG_CUBE},
+    "dan": {"square": WRONG_SQUARE, "cube": GOOD_CUBE},
+}
+EXPECTED = {"ann": MAX_SCORE, "ben": 0.0, "cat": 2.0, "dan": 1.0}
+
+
+def _results(course):
+    return sorted(course.root.glob(f"autograded/*/{ASSIGNMENT}/.dlcourse-result.json"))
+
+
+def _course(tmp_path, tmp_path_factory, name):
+    course = template_course(tmp_path_factory).copy(tmp_path / name)
+    for student, answers in STUDENTS.items():
+        course.submit(student, answers)
+    return course
+
+
+def _kill_midway(course) -> list:
+    """Start `dlcourse grade` with one worker and SIGKILL its process group after the first result."""
+    command = [python(), "-m", "dlcourse", "--course", str(course.root), "grade", ASSIGNMENT, *GRADE_OPTIONS,
+               "--workers", "1"]
+    process = subprocess.Popen(command, cwd=course.root, env=dlcourse_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    try:
+        while not _results(course):
+            assert process.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "no student was graded within 300 s"
+            time.sleep(0.1)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    return _results(course)
+
+
+def test_kill_and_resume_gives_the_grades_of_an_uninterrupted_run(tmp_path, tmp_path_factory):
+    reference = _course(tmp_path, tmp_path_factory, "reference")
+    run = reference.grade("--workers", "2")
+    assert run.returncode == 0, run.stderr
+    assert {s: g[0] for s, g in reference.grades().items()} == EXPECTED
+    assert all(status == "ok" for _, _, status in reference.grades().values())
+
+    course = _course(tmp_path, tmp_path_factory, "killed")
+    submitted = tree_digest(course.submitted)
+    done = _kill_midway(course)
+    assert 1 <= len(done) < len(STUDENTS), f"{len(done)} students were graded before the kill"
+    kept = {path: path.stat().st_mtime_ns for path in done}
+    assert not (course.reports / "grades.csv").exists()  # reports come only at the end of a run
+    with sqlite3.connect(course.root / "gradebook.db") as db:
+        assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+    resumed = course.grade("--workers", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    for path, mtime in kept.items():  # graded before the kill: kept, not graded again
+        assert path.stat().st_mtime_ns == mtime
+    for name in ("grades.csv", "cells.csv"):
+        assert (course.reports / name).read_bytes() == (reference.reports / name).read_bytes(), name
+    assert course.gradebook_scores() == EXPECTED
+    assert tree_digest(course.submitted) == submitted
+    assert not [p.name for p in course.reports.iterdir() if p.name.startswith(".")], "temporary files left"
+
+    again = course.grade("--workers", "2")
+    assert again.returncode == 0, again.stderr
+    assert (course.reports / "grades.csv").read_bytes() == (reference.reports / "grades.csv").read_bytes()
+    assert course.gradebook_scores() == EXPECTED
