@@ -154,10 +154,6 @@ def _optional_module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    # nbgrader runs `alembic` and `jupyter` by name: use this environment's.
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

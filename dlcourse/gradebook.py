@@ -6,12 +6,23 @@ so no "database is locked"); workers return their results to it.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from .grading import CourseLayout, SubmissionResult
+
+
+def _put_environment_on_path() -> None:
+    """nbgrader runs `alembic` and `jupyter` by name: use this environment's."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+_put_environment_on_path()
 
 
 def assignments(layout: CourseLayout) -> list[str]:
