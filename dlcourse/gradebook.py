@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from .grading import CourseLayout, SubmissionResult
@@ -90,7 +91,10 @@ class GradebookRecorder:
 
         gradebook = self.gradebook
         gradebook.update_or_create_student(result.student_id)
-        gradebook.update_or_create_submission(self.assignment, result.student_id)
+        with warnings.catch_warnings():
+            # nbgrader's own SQLAlchemy "not in session" notices; harmless.
+            warnings.simplefilter("ignore")
+            gradebook.update_or_create_submission(self.assignment, result.student_id)
         for notebook in result.notebooks:
             for cell in notebook.cells:
                 try:

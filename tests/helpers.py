@@ -35,7 +35,7 @@ def options(**kwargs) -> GradingOptions:
 def scratch_course(tmp_path: Path, *names: str) -> Path:
     """A copy of the course (config, masters, releases) where tests may write."""
     course = tmp_path / "course"
-    course.mkdir()
+    course.mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", course)
     for name in names:
         shutil.copytree(SOURCE / name, course / "source" / name)
