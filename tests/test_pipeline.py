@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import filecmp
+import html
 import json
 import os
 import re
@@ -23,21 +24,24 @@ BEGIN = re.compile(r"###\s*BEGIN (SOLUTION|HIDDEN TESTS)")
 END = re.compile(r"###\s*END (SOLUTION|HIDDEN TESTS)")
 
 
-def secret_lines(master: Path) -> set[str]:
-    """Lines that only the master may hold: solution and hidden-test regions."""
+def secret_lines(master: Path, kinds=("SOLUTION", "HIDDEN TESTS")) -> set[str]:
+    """Lines that only the master may hold: solution and/or hidden-test regions."""
     notebook = nbformat.read(str(master), as_version=4)
     public, secret = set(), set()
     for cell in notebook.cells:
-        inside = False
+        inside = None
         for line in cell.source.splitlines():
             text = line.strip()
             if BEGIN.search(text):
-                inside = True
+                inside = BEGIN.search(text).group(1)
                 continue
             if END.search(text):
-                inside = False
+                inside = None
                 continue
-            (secret if inside else public).add(text)
+            if inside is None:
+                public.add(text)
+            elif inside in kinds:
+                secret.add(text)
     # A line that also stands outside the secret regions (e.g. `return out`) gives nothing away.
     return {line for line in secret - public if len(line) >= 12 and not line.startswith("#")}
 
@@ -162,26 +166,16 @@ def test_grade_twenty_students_with_one_and_two_workers(tmp_path):
         tables.append(sorted((r["student_id"], r["grade_id"], r["score"]) for r in cells))
     assert tables[0] == tables[1], "one and two workers gave different grades"
 
-
-def _check_gradebook(course: Path, by_student: dict) -> None:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        for student, rows in by_student.items():
-            for grade_id, row in rows.items():
-                if row["score"] == "":
-                    continue
-                grade = gradebook.find_grade(grade_id, row["notebook"], "a1_autodiff", student)
-                assert grade.auto_score == float(row["score"]), (student, grade_id)
-
-
-def _tree_digest(folder: Path) -> dict:
-    import hashlib
-
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+    # Feedback shows what failed, never a hidden test or the solution.
+    subprocess.run([sys.executable, "-m", "dlcourse", "--course", str(course), "feedback", "a1_autodiff"],
+                   check=True, capture_output=True, text=True)
+    hidden = secret_lines(master, kinds=("HIDDEN TESTS",))
+    solutions = secret_lines(master, kinds=("SOLUTION",))
+    for student in ("blank00", "mutant00", "solution00"):
+        page = (course / "feedback" / student / "a1_autodiff" / "a1_autodiff.html").read_text()
+        text = html.unescape(re.sub(r"<[^>]+>", "", page))
+        shown = [line for line in hidden if line in text]
+        if student.startswith("blank"):
+            shown += [line for line in solutions if line in text]
+        assert not shown, f"feedback of {student} shows master-only lines: {shown[:5]}"
+        assert "points" in text
