@@ -24,6 +24,10 @@ from . import agent, wire
 
 #: Stored outputs of one cell are cut here; the kernel may print more.
 OUTPUT_LIMIT_BYTES = 200_000
+#: Seconds a new kernel may take to import torch and the agent (not counted against any cell).
+WARM_UP_TIMEOUT = 180
+#: The largest reply to a test's request (base64); a test's tensors are far smaller.
+REPLY_LIMIT_BYTES = 64 * 2**20
 
 
 class KernelDied(Exception):
@@ -42,6 +46,7 @@ class CellRun:
     error_value: str = ""
     truncated: bool = False
     seconds: float = 0.0
+    reply_too_large: bool = False
 
 
 class KernelSession:
@@ -73,6 +78,20 @@ class KernelSession:
             self._log.seek(0)
             detail = self._log.read()[-1500:].decode(errors="replace")
             raise KernelDied(f"the kernel did not start: {error}\n{detail}") from error
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Import torch and the agent before the student's first cell.
+
+        The import takes seconds on a busy machine; counted against the first
+        cell's limit it would time out a correct notebook, and an interrupt in
+        the middle of ``import torch`` leaves torch half-imported. Nothing is
+        bound in the student's namespace.
+        """
+        run = self.execute("__import__('dlcourse.agent')", timeout=max(self._startup_timeout, WARM_UP_TIMEOUT),
+                           silent=True)
+        if run.status in ("died", "timeout"):
+            raise KernelDied(f"the kernel could not import torch and the grader's agent ({run.status})")
 
     def alive(self) -> bool:
         return self.manager.is_alive()
@@ -114,6 +133,15 @@ class KernelSession:
             if kind not in ("stream", "display_data", "execute_result", "error"):
                 continue
             output = nbformat.v4.output_from_msg(msg)
+            blob = output.get("data", {}).get(agent.MIME_TYPE) if silent and kind == "display_data" else None
+            if blob is not None:
+                # A test's request: its reply does not count against the print limit
+                # (tensors of a few hundred kB are common); the first one is kept.
+                if len(blob) > REPLY_LIMIT_BYTES:
+                    run.reply_too_large = True
+                elif not any(agent.MIME_TYPE in o.get("data", {}) for o in run.outputs):
+                    run.outputs.append(output)
+                continue
             size += _output_size(output)
             if size > OUTPUT_LIMIT_BYTES:
                 run.truncated = True
@@ -190,6 +218,7 @@ class KernelBackend:
         self.session = session
         self._cell_sources = cell_sources
         self.deadline = deadline
+        self.timed_out = False  # set when the student's code ran past the deadline
 
     def cell_sources(self) -> list[str]:
         return list(self._cell_sources)
@@ -199,9 +228,11 @@ class KernelBackend:
         code = f"__import__('dlcourse.agent', fromlist=['serve_b64']).serve_b64('{payload}')"
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
+            self.timed_out = True
             raise CellTimeout("the test ran out of time")
         run = self.session.execute(code, timeout=remaining, silent=True)
         if run.status == "timeout":
+            self.timed_out = True
             raise CellTimeout("your code did not finish in time")
         if run.status == "died" or not self.session.alive():
             raise KernelDied("the kernel died while a test ran your code")
@@ -215,6 +246,9 @@ class KernelBackend:
                 return {"ok": False, "error_type": "InvalidReply", "message": f"unreadable reply: {error}"}
             if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):
                 return reply
+        if run.reply_too_large:
+            return {"ok": False, "error_type": "ReplyTooLarge",
+                    "message": f"the value your code returned is larger than {REPLY_LIMIT_BYTES // 2**20} MiB"}
         detail = f"{run.error_name}: {run.error_value}" if run.status == "error" else "no reply"
         return {"ok": False, "error_type": "NoReply",
                 "message": f"the notebook's kernel did not answer the test ({detail})"}

@@ -319,6 +319,8 @@ def _execute_and_score(cells, grades, master, options: GradingOptions, workdir: 
                                 if printed else [])
                 if not passed:
                     node.outputs.append(_error_output("AssertionError", text))
+                if backend.timed_out and status == "ok":
+                    status, message = "timeout", "a test stopped your code at the time limit of the cell"
                 if not session.alive() and status == "ok":
                     status, message = _death_status(sandbox)
                 continue

@@ -39,7 +39,7 @@ WRONG_SQUARE = "def square(x):\n    return x + x"
 WRONG_CUBE = "def cube(x):\n    return x * x"
 
 #: Options of every `dlcourse grade` run of the tests: small, so the suite is fast.
-GRADE_OPTIONS = ("--cell-timeout", "10", "--notebook-timeout", "90", "--memory-gb", "1")
+GRADE_OPTIONS = ("--cell-timeout", "15", "--notebook-timeout", "90", "--memory-gb", "1")
 
 _SQUARE_TESTS = f"""
 import torch
@@ -51,6 +51,8 @@ for seed in range(4):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(seed + 2, 3, generator=g, dtype=torch.float64)
     assert_close(student.square(x), x * x, name="square(x)")
+big = torch.randn(300, 300, generator=torch.Generator().manual_seed(7), dtype=torch.float64)  # a 720 kB reply
+assert_close(student.square(big), big * big, name="square(x) of a 300 x 300 x")
 ### END HIDDEN TESTS
 """
 
