@@ -179,3 +179,27 @@ def test_grade_twenty_students_with_one_and_two_workers(tmp_path):
             shown += [line for line in solutions if line in text]
         assert not shown, f"feedback of {student} shows master-only lines: {shown[:5]}"
         assert "points" in text
+
+
+def _check_gradebook(course: Path, by_student: dict) -> None:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        for student, rows in by_student.items():
+            for grade_id, row in rows.items():
+                if row["score"] == "":
+                    continue
+                grade = gradebook.find_grade(grade_id, row["notebook"], "a1_autodiff", student)
+                assert grade.auto_score == float(row["score"]), (student, grade_id)
+
+
+def _tree_digest(folder: Path) -> dict:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
