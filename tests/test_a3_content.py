@@ -128,9 +128,12 @@ def test_reference_mlp_reaches_85_percent_on_real_images_in_two_epochs(mnist, co
         seconds = time.monotonic() - start
     finally:
         torch.set_num_threads(threads)
+    print(f"Fashion-MNIST, reference MLP, 2 epochs: test accuracy {test_accuracy:.4f}, loss {test_loss:.4f}, "
+          f"{seconds:.0f} s")
     assert losses[1] < losses[0]
     assert test_accuracy >= 0.85, f"test accuracy {test_accuracy:.3f} after two epochs"
-    assert seconds < 120, f"two epochs took {seconds:.0f} s"
+    # About 45 s on an idle 2-core machine; the guard leaves room for a busy one.
+    assert seconds < 240, f"two epochs took {seconds:.0f} s"
 
 
 # --------------------------------------------------------------------------
