@@ -110,6 +110,10 @@ class KernelSession:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 run.status = "timeout"
+                if not silent:
+                    run.outputs.append(nbformat.v4.new_output(
+                        "error", ename="TimeoutError", evalue=f"stopped by the grader after {timeout:.0f} s",
+                        traceback=[f"TimeoutError: this cell ran longer than {timeout:.0f} s and was stopped"]))
                 self._recover_after_timeout()
                 break
             try:

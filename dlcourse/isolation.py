@@ -225,20 +225,34 @@ class Sandbox:
     def interrupt(self, launcher_pid: int | None) -> None:
         """SIGINT to the kernel process inside (bwrap does not forward it)."""
         pids = self.cgroup.pids() if self.cgroup.available else _descendants(launcher_pid)
+        kernels = set()
         for pid in pids:
             try:
                 argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
             if any(b"ipykernel" in arg for arg in argv0) and not argv0[0].endswith(b"bwrap"):
-                try:
-                    os.kill(pid, signal.SIGINT)
-                except OSError:
-                    pass
+                kernels.add(pid)
+        # Only the kernel itself: processes it forked look the same, and an
+        # interrupt would wake them inside a copy of the kernel's machinery.
+        for pid in kernels:
+            if _parent(pid) in kernels:
+                continue
+            try:
+                os.kill(pid, signal.SIGINT)
+            except OSError:
+                pass
 
     def cleanup(self) -> None:
         self.cgroup.remove()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _descendants(root: int | None) -> list[int]:

@@ -28,9 +28,10 @@ MEMORY_HOG = "import torch\nhog = torch.ones(900_000_000)  # 3.6 GB\nprint(hog.s
 OS_EXIT = "import os\nos._exit(3)"
 SEGFAULT_CUBE = "import ctypes\ndef cube(x):\n    ctypes.string_at(0)\n    return x ** 3"
 SYS_EXIT = "import sys\nsys.exit(1)"
-FLOOD = "for i in range(200_000):\n    print('flood', i, 'x' * 100)"
+FLOOD = "for i in range(2000):\n    print('flood', i, 'x' * 5000)"  # 10 MB
 FLOOD_SQUARE = "def square(x):\n    print('y' * 1_000_000)\n    return x * x"
-FORK = """
+# os.fork from a small process: forking the kernel itself (torch loaded) takes ~0.2 s a time on a busy machine.
+FORKER = """
 import os, time
 children = []
 try:
@@ -42,9 +43,13 @@ try:
         children.append(pid)
 except OSError as error:
     print("fork refused:", type(error).__name__)
-print("FORKED", len(children))
+print("FORKED", len(children), flush=True)
 for pid in children:
     os.waitpid(pid, 0)
+"""
+FORK = f"""
+import subprocess, sys
+print(subprocess.run([sys.executable, "-c", {FORKER!r}], capture_output=True, text=True, timeout=60).stdout)
 """
 
 
@@ -148,6 +153,7 @@ def test_feedback_says_why(graded):
     assert "could not be read" in course.feedback_html("invalid_json")
     assert "notebook missing" in course.feedback_html("missing")
     assert "time limit" in course.feedback_html("infinite_loop")
+    assert "stopped by the grader after 15 s" in course.graded_text("infinite_loop")
     assert "out of memory" in course.feedback_html("memory_hog")
     assert "crashed" in course.feedback_html("os_exit")
     assert "another name" in course.feedback_html("renamed")
@@ -187,3 +193,35 @@ def test_a_memory_hog_never_got_its_memory(graded):
     text = graded["course"].graded_text("memory_hog")
     assert "tensor(" not in text  # the sum was never printed
 
+
+
+JUNK = {
+    "binary": b"\x89PNG\r\n\x1a\n\x00\x00",
+    "empty file": b"",
+    "a list": b"[1, 2, 3]",
+    "cells are not cells": b'{"cells": ["x", 5, null, []], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+    "metadata is a list": (b'{"cells": [{"cell_type": "code", "source": "x", "metadata": [], "outputs": []}], '
+                           b'"metadata": {}, "nbformat": 4, "nbformat_minor": 5}'),
+    "source is a number": (b'{"cells": [{"cell_type": "code", "source": 5, "metadata": {}, "outputs": []}], '
+                           b'"metadata": {}, "nbformat": 4, "nbformat_minor": 5}'),
+    "nested too deep": b"[" * 100_000 + b"]" * 100_000,
+    "old format 3": b'{"worksheets": [{"cells": []}], "metadata": {}, "nbformat": 3, "nbformat_minor": 0}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(JUNK))
+def test_junk_files_are_refused_or_merged_never_crash(tmp_path, tmp_path_factory, kind):
+    """No kernel needed: reading and merging either refuse the file (invalid-notebook) or give cells."""
+    from dlcourse.grading import merge_with_master, read_notebook
+
+    master = read_notebook(template_course(tmp_path_factory).master_path)
+    path = tmp_path / "tiny.ipynb"
+    path.write_bytes(JUNK[kind])
+    try:
+        notebook = read_notebook(path)
+    except ValueError as error:
+        assert "cannot be read" in str(error) or "no list of cells" in str(error)
+        return
+    cells = merge_with_master(master, notebook)
+    assert [c["grade_id"] for c in cells if c["role"] == "test"] == ["test_square", "test_cube"]
+    assert all(c["source"] == "" for c in cells if c["role"] == "answer")
