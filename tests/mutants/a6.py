@@ -153,9 +153,10 @@ MUTANTS = [
     ("train_autoencoder", "batch size ignored (whole data set in one batch)",
      _swap(_swap(TRAIN, "range(0, images.shape[0], batch_size)", "range(0, images.shape[0], images.shape[0])"),
            "order[start:start + batch_size]", "order")),
-    ("train_autoencoder", "last partial batch dropped and one epoch too few",
-     _swap(_swap(TRAIN, "for _ in range(epochs):", "for _ in range(epochs - 1):"),
-           "range(0, images.shape[0], batch_size)", "range(0, images.shape[0] - batch_size + 1, batch_size)")),
+    ("train_autoencoder", "last partial batch dropped",
+     _swap(TRAIN, "range(0, images.shape[0], batch_size)", "range(0, images.shape[0] - batch_size + 1, batch_size)")),
+    ("train_autoencoder", "one epoch too few",
+     _swap(TRAIN, "for _ in range(epochs):", "for _ in range(epochs - 1):")),
     # ---- plot_reconstructions
     ("plot_reconstructions", "returns nothing (plt.show() only)",
      _swap(PLOT, "    return fig\n", "    plt.show()\n")),
