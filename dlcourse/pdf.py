@@ -32,6 +32,7 @@ import mimetypes
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -163,6 +164,10 @@ def find_mathjax(extra: list[Path] | None = None) -> Path | None:
     here = Path.cwd()
     for folder in (here, *here.parents):
         candidates.append(folder / "node_modules" / "mathjax")
+    # a conda or venv prefix (conda-forge's mathjax 2, or `npm install --prefix`)
+    for prefix in {Path(sys.prefix), Path(os.environ.get("CONDA_PREFIX", sys.prefix))}:
+        candidates += [prefix / "lib" / "mathjax", prefix / "share" / "javascript" / "mathjax",
+                       prefix / "node_modules" / "mathjax", prefix / "lib" / "node_modules" / "mathjax"]
     candidates += [Path(p) for p in MATHJAX_CANDIDATES]
     for folder in candidates:
         if (folder / "MathJax.js").is_file() and (folder / "config").is_dir():
