@@ -25,14 +25,15 @@ def _keys() -> dict[str, str]:
 
 _KEYS = _keys()
 
-MUTANTS = []
+MUTANTS = [("reading_recht", "not a letter (the option's text)", 'answer_recht = "the ranking is kept"\n')]
 ALTERNATIVES = []
-for _paper in _PAPERS:
+for _index, _paper in enumerate(_PAPERS):
     for _letter in "ABCD":
         if _letter != _KEYS[_paper]:
             MUTANTS.append((f"reading_{_paper}", f"wrong letter {_letter}", f'answer_{_paper} = "{_letter}"\n'))
-    MUTANTS.append((f"reading_{_paper}", "not a letter (the option's text)", f'answer_{_paper} = "the first one"\n'))
-    ALTERNATIVES.append((f"reading_{_paper}", "lower case with spaces",
-                         f'answer_{_paper} = " {_KEYS[_paper].lower()} "\n'))
-    ALTERNATIVES.append((f"reading_{_paper}", "picked from a string",
-                         f'choice = "ABCD".index("{_KEYS[_paper]}")\nanswer_{_paper} = "ABCD"[choice]\n'))
+    if _index % 2 == 0:
+        ALTERNATIVES.append((f"reading_{_paper}", "lower case with spaces",
+                             f'answer_{_paper} = " {_KEYS[_paper].lower()} "\n'))
+    else:
+        ALTERNATIVES.append((f"reading_{_paper}", "picked from a string",
+                             f'choice = "ABCD".index("{_KEYS[_paper]}")\nanswer_{_paper} = "ABCD"[choice]\n'))
