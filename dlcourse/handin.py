@@ -184,6 +184,9 @@ def assignment_dir(assignment: str, course_root: Path) -> Path:
         return given.parent.resolve()
     known = sorted(p.name for p in (course_root / "release").glob("*") if p.is_dir())
     hint = f" Assignments: {', '.join(known)}." if known else ""
+    if assignment == ".":
+        raise HandinError(f"No notebooks in {Path.cwd()}. Name the assignment, e.g. "
+                          f"`dlcourse handin a1_autodiff`, or run it in the assignment's folder.{hint}")
     raise HandinError(f"No notebooks found for assignment {assignment!r} "
                       f"(looked in {', '.join(str(c) for c in candidates)}).{hint}")
 
@@ -346,7 +349,14 @@ def _check_names(notebooks: list[Path], names_arg: str | None) -> tuple[list[str
     given = parse_names(names_arg) if names_arg is not None and names_arg.strip() else None
     found: dict[str, list[str] | None] = {}
     for path in notebooks:
-        text = read_names(nbformat.read(str(path), as_version=4))
+        try:
+            notebook = nbformat.read(str(path), as_version=4)
+        except Exception as error:  # not JSON, truncated by a crash, ...
+            raise HandinError(f"{path.name} cannot be read as a notebook ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else ''}). Open it in "
+                              "JupyterLab, fix or restore it (File > Revert Notebook to Checkpoint), "
+                              "save, and hand in again.") from None
+        text = read_names(notebook)
         if text is None:
             found[path.name] = None
             continue
@@ -384,7 +394,7 @@ def _check_names(notebooks: list[Path], names_arg: str | None) -> tuple[list[str
 
 
 def handin_report(
-    assignment: str,
+    assignment: str = ".",
     names: str | None = None,
     *,
     course_root: Path | str | None = None,
@@ -401,6 +411,8 @@ def handin_report(
     folder = assignment_dir(assignment, course_root)
     assignment_name = folder.name
     notebooks = assignment_notebooks(folder)
+    if not notebooks:
+        raise HandinError(f"No notebooks in {folder}.")
     group, warnings = _check_names(notebooks, names)
     out_dir = Path(out_dir) if out_dir else course_root / "handin"
     stem = f"{assignment_name}_{group_slug(group)}"
@@ -436,6 +448,7 @@ def handin_report(
             _say(stream, "  Some public tests fail: you can still hand in (this bundle is written), "
                          "but those items will likely lose points.")
 
+    replaced = result.zip_path.exists()
     pdf_dir = Path(tempfile.mkdtemp(prefix="dlcourse-handin-pdf-"))
     pdf_files: dict[str, Path] = {}
     try:
@@ -484,7 +497,7 @@ def handin_report(
     finally:
         shutil.rmtree(pdf_dir, ignore_errors=True)
 
-    _say(stream, f"Wrote {result.zip_path}")
+    _say(stream, f"Wrote {result.zip_path}" + (" (replacing the earlier one)" if replaced else ""))
     _say(stream, f"  {len(originals)} notebook(s), {len(pdf_files)} PDF(s). Upload this one file.")
     if not result.complete:
         _say(stream, "  The bundle has NO PDF for some notebooks (see above); graders read the PDF.")
@@ -513,7 +526,7 @@ def _write_zip(zip_path: Path, stem: str, originals: dict[str, bytes], pdfs: dic
 
 
 def handin(
-    assignment: str,
+    assignment: str = ".",
     names: str | None = None,
     *,
     course_root: Path | str | None = None,
@@ -543,7 +556,9 @@ def handin(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("assignment", help="assignment name (e.g. a1_autodiff) or the folder of its notebooks")
+    parser.add_argument("assignment", nargs="?", default=".",
+                        help="assignment name (e.g. a1_autodiff) or the folder of its notebooks "
+                             "(default: the current folder)")
     parser.add_argument("--names", default=None,
                         help='your names, e.g. "Ada Lovelace, Alan Turing" (groups of up to two); '
                              "must match the notebooks' names cells")

@@ -285,3 +285,33 @@ def test_real_release_notebook_handin(tmp_path):
     assert not failed, f"the master's solution fails public tests: {failed}"
     with open(OUT / "export-times.txt", "a") as f:
         f.write(f"{release.name}: tests {result.tests[0].seconds:.1f} s, pdf {result.pdfs[0].seconds:.1f} s\n")
+
+
+def test_handin_in_the_assignment_folder_needs_no_arguments(tmp_path, monkeypatch):
+    course = make_course(tmp_path, run=False)
+    monkeypatch.chdir(course / "release" / "a0_logistic")
+    path = handin.handin(run_tests=False, make_pdf=False)
+    assert path == course / "handin" / "a0_logistic_Ada-Lovelace_Alan-Turing.zip" and path.exists()
+    monkeypatch.chdir(course)
+    with pytest.raises(handin.HandinError, match="Name the assignment.*a0_logistic"):
+        handin.handin(run_tests=False, make_pdf=False)
+
+
+def test_a_broken_notebook_file_is_refused_clearly(tmp_path):
+    course = make_course(tmp_path, run=False)
+    (course / "release" / "a0_logistic" / "a0_logistic.ipynb").write_text('{"cells": [')
+    with pytest.raises(handin.HandinError, match="cannot be read as a notebook.*Revert"):
+        handin.handin("a0_logistic", NAMES, course_root=course)
+
+
+def test_pdf_can_show_the_outputs_of_the_test_run(tmp_path):
+    """--pdf-outputs executed: a notebook saved without outputs still gets its figure in the PDF."""
+    course = make_course(tmp_path, run=False)
+    result = handin.handin_report("a0_logistic", None, course_root=course, pdf_outputs="executed")
+    assert not any("saved without being run" in w for w in result.warnings)
+    with zipfile.ZipFile(result.zip_path) as bundle:
+        data = bundle.read("a0_logistic_Ada-Lovelace_Alan-Turing/a0_logistic.pdf")
+    (tmp_path / "x.pdf").write_bytes(data)
+    listing = subprocess.run(["pdfimages", "-list", str(tmp_path / "x.pdf")], capture_output=True,
+                             text=True, check=True).stdout
+    assert len(listing.strip().splitlines()) >= 3, "no figure in the PDF made from the test run"
