@@ -391,6 +391,17 @@ ALTERNATIVES = [
             v_hat = self.v[k] / (1 - self.b2 ** self.steps)
             p.data = p.data - self.lr * m_hat / (torch.sqrt(v_hat) + self.eps)
 '''),
+    ("adam", "zero_grad zeroes the gradients in place (no None check)", _adam('''
+        self.t += 1
+        with torch.no_grad():
+            for p, m, v in zip(self.params, self.m, self.v):
+                g = p.grad
+                m.mul_(self.beta1).add_((1 - self.beta1) * g)
+                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
+                m_hat = m / (1 - self.beta1 ** self.t)
+                v_hat = v / (1 - self.beta2 ** self.t)
+                p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
+''').replace("            p.grad = None", "            p.grad.zero_()")),
     ("step1_update", "lines (2)-(6) written out with the betas", '''def adam_step1_update(g, lr, betas=(0.9, 0.999), eps=1e-8):
     beta1, beta2 = betas
     m_hat = ((1 - beta1) * g) / (1 - beta1)
