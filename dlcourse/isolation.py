@@ -125,6 +125,13 @@ class CGroup:
         return sorted(found)
 
     def out_of_memory(self) -> bool:
+        """Whether the out-of-memory killer struck inside this group.
+
+        ``memory.failcnt`` (v1) is a fallback for kernels that do not count OOM
+        kills only: it also counts page-cache reclaim at the limit, which a
+        notebook reading big files reaches without running out of memory.
+        """
+        counted = False
         for group in self._dirs():
             for name in ("memory.events", "memory.oom_control"):
                 try:
@@ -133,11 +140,18 @@ class CGroup:
                     continue
                 for line in text.splitlines():
                     key, _, value = line.partition(" ")
-                    if key == "oom_kill" and value.strip().isdigit() and int(value) > 0:
-                        return True
-            failcnt = group / "memory.failcnt"
-            if failcnt.exists() and failcnt.read_text().strip() not in ("", "0"):
-                return True
+                    if key == "oom_kill" and value.strip().isdigit():
+                        counted = True
+                        if int(value) > 0:
+                            return True
+        if counted:
+            return False
+        for group in self._dirs():
+            try:
+                if (group / "memory.failcnt").read_text().strip() not in ("", "0"):
+                    return True
+            except OSError:
+                pass
         return False
 
     def kill_all(self) -> None:

@@ -136,7 +136,7 @@ for root, dirs, files in os.walk("/"):
     if root.startswith(os.getcwd()):
         continue  # the student's own copy of the submission
     for name in files:
-        if name.endswith((".ipynb", ".db")) or name == "nbgrader_config.py":
+        if name.endswith(".ipynb") or name in ("gradebook.db", "nbgrader_config.py"):
             path = os.path.join(root, name)
             try:
                 text = open(path, "rb").read()
@@ -309,7 +309,7 @@ def test_hidden_tests_never_reach_a_student(attacked):
     assert HIDDEN_MARKER not in course.release_path.read_text()
     for student in ("snoop", "good", "wrong", "patch_libs"):
         html = course.feedback_html(student)
-        assert "Test `test_square`" in html
+        assert "test_square" in html and "points" in html
         assert HIDDEN_MARKER not in html
         assert "manual_seed" not in html  # no line of the tests' code either
 

@@ -225,3 +225,22 @@ def test_junk_files_are_refused_or_merged_never_crash(tmp_path, tmp_path_factory
     cells = merge_with_master(master, notebook)
     assert [c["grade_id"] for c in cells if c["role"] == "test"] == ["test_square", "test_cube"]
     assert all(c["source"] == "" for c in cells if c["role"] == "answer")
+
+
+def test_the_notebook_time_limit_holds_when_each_cell_keeps_to_its_own(tmp_path, tmp_path_factory):
+    """Cells of 8 s each under a cell limit of 15 s, and a notebook limit of 20 s."""
+    import time
+
+    from dlcourse.grading import GradingOptions, grade_notebook
+    from dlcourse.isolation import Limits
+
+    course = template_course(tmp_path_factory).copy(tmp_path / "course")
+    slow = ["import time\ntime.sleep(8)"] * 4
+    path = course.submit("slow", GOOD, extra_before={"square": slow})
+    started = time.monotonic()
+    result = grade_notebook(course.master_path, path, GradingOptions(
+        cell_timeout=15, notebook_timeout=20, limits=Limits(memory_bytes=2**30)))
+    elapsed = time.monotonic() - started
+    assert result.status == "timeout"
+    assert result.score == 0.0
+    assert elapsed < 120, f"a notebook limit of 20 s took {elapsed:.0f} s"
