@@ -32,6 +32,8 @@ from pathlib import Path
 from jupyter_client import KernelManager
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: An empty cgroup of ours older than this was left by a killed run.
+STALE_GROUP_SECONDS = 3600
 
 
 @dataclass
@@ -91,6 +93,7 @@ class CGroup:
     def create(self) -> None:
         if not self.roots:
             return
+        self._sweep_stale()
         if "v2" in self.roots:
             group = self.roots["v2"] / f"dlcourse-{self.name}"
             group.mkdir(exist_ok=True)
@@ -110,6 +113,21 @@ class CGroup:
             except OSError:
                 pass
         (pids / "pids.max").write_text(str(self.limits.processes))
+
+    def _sweep_stale(self) -> None:
+        """Remove empty groups left by a grader that was killed (SIGKILL) long ago."""
+        import time
+
+        for root in self.roots.values():
+            for group in root.glob("dlcourse-*"):
+                try:
+                    if time.time() - group.stat().st_mtime < STALE_GROUP_SECONDS:
+                        continue
+                    if (group / "cgroup.procs").read_text().strip():
+                        continue
+                    group.rmdir()
+                except OSError:
+                    pass
 
     def join(self, pid: int) -> None:
         for group in self._dirs():
@@ -339,7 +357,25 @@ def _limit_main(argv: list[str]) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (args.cpu, args.cpu + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (args.fsize, args.fsize))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _die_with_parent()
     os.execvp(command[0], command)
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this process (bwrap, after the exec) when the grader that started it dies.
+
+    bwrap's own --die-with-parent does not reach bwrap itself here: without
+    this, a grader killed by SIGKILL leaves its sandboxes running.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl: do not outlive it
+        os._exit(1)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Nothing is lost: a run killed midway and started again ends with the grades of an uninterrupted run.
 
-`dlcourse grade` is SIGKILLed (its whole process group: workers, kernels)
-once the first student's result is stored; the rerun keeps that result, grades
+`dlcourse grade` is SIGKILLed (its whole process group: the workers; the
+kernels' sandboxes must die with them) once the first student's result is
+stored; the rerun keeps that result, grades
 the rest, and its grades.csv and cells.csv are byte for byte those of an
 uninterrupted run of the same submissions. submitted/ never changes, the
 gradebook stays a sound SQLite file holding the same scores, and a further
@@ -40,21 +41,62 @@ def _course(tmp_path, tmp_path_factory, name):
 
 
 def _kill_midway(course) -> list:
-    """Start `dlcourse grade` with one worker and SIGKILL its process group after the first result."""
+    """Start `dlcourse grade` with one worker, SIGKILL its process group midway; no sandbox may survive."""
     command = [python(), "-m", "dlcourse", "--course", str(course.root), "grade", ASSIGNMENT, *GRADE_OPTIONS,
                "--workers", "1"]
     process = subprocess.Popen(command, cwd=course.root, env=dlcourse_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
-    try:
-        while not _results(course):
+    sandboxes: list[int] = []
+    try:  # kill once a student is graded and the next one's kernel runs
+        while not (_results(course) and sandboxes):
             assert process.poll() is None, "the run ended before it could be killed"
             assert time.monotonic() < deadline, "no student was graded within 300 s"
             time.sleep(0.1)
+            sandboxes = [pid for pid in _descendants(process.pid) if b"bwrap" in _cmdline(pid)]
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while [pid for pid in sandboxes if _running(pid)] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not [pid for pid in sandboxes if _running(pid)], "a sandbox outlived the killed grader"
     return _results(course)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
 
 
 def test_kill_and_resume_gives_the_grades_of_an_uninterrupted_run(tmp_path, tmp_path_factory):
