@@ -470,10 +470,10 @@ def handin_report(
                         ("Notebook", path.name), ("Handed in", f"{handed_in:%Y-%m-%d %H:%M %Z}")]
                 if report is not None:
                     rows.append(("Public tests", report.summary()))
+                title = assignment_name if path.stem == assignment_name else f"{assignment_name} — {path.stem}"
                 try:
                     pdf = pdf_lib.notebook_to_pdf(
-                        node, pdf_dir / f"{path.stem}.pdf",
-                        title=assignment_name if path.stem == assignment_name else f"{assignment_name} — {path.stem}", header_rows=rows,
+                        node, pdf_dir / f"{path.stem}.pdf", title=title, header_rows=rows,
                         footer=f"{', '.join(group)} · {assignment_name}/{path.name}",
                         files_dir=path.parent, allow_network=allow_browser_download,
                         allow_browser_download=allow_browser_download)
