@@ -156,7 +156,18 @@ MUTANTS = [
            "            self.position = nn.Parameter(torch.zeros(x.shape[1], self.d))\n"
            "        x = x + self.position[: x.shape[1]]\n"
            "        queries, keys, values = self.q(x), self.k(x), self.v(x)\n")),
+    ("SelfAttention", "calls F.scaled_dot_product_attention (correct values, forbidden)",
+     _swap(ATTENTION, """        scores = queries @ keys.transpose(1, 2) / math.sqrt(self.d)
+        weights = torch.softmax(scores, dim=-1)
+        return weights @ values
+""", """        return nn.functional.scaled_dot_product_attention(queries, keys, values)
+""")),
     # ---- CausalSelfAttention
+    ("CausalSelfAttention", "calls F.scaled_dot_product_attention(is_causal=True) (correct values, forbidden)",
+     _swap(CAUSAL, """        weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
+        return weights @ values
+""", """        return nn.functional.scaled_dot_product_attention(queries, keys, values, is_causal=True)
+""")),
     ("CausalSelfAttention", "no mask at all",
      _swap(CAUSAL, 'scores.masked_fill(future, float("-inf"))', "scores")),
     ("CausalSelfAttention", "mask off by one: the diagonal is masked too",
@@ -188,6 +199,16 @@ MUTANTS = [
            "(weights @ values).reshape(batch, steps, self.d)")),
     ("MultiHeadSelfAttention", "softmax over the queries",
      _swap(MULTIHEAD, "dim=-1)", "dim=-2)")),
+    ("MultiHeadSelfAttention", "delegates to nn.MultiheadAttention with the same weights (correct values, forbidden)",
+     _swap(MULTIHEAD, """    def forward(self, x):
+        batch, steps, _ = x.shape
+""", """    def forward(self, x):
+        attention = nn.MultiheadAttention(self.d, self.heads, bias=False, batch_first=True, dtype=x.dtype)
+        attention.in_proj_weight = nn.Parameter(torch.cat([self.q.weight, self.k.weight, self.v.weight]))
+        attention.out_proj.weight = self.o.weight
+        return attention(x, x, x, need_weights=False)[0]
+        batch, steps, _ = x.shape
+""")),
     ("MultiHeadSelfAttention", "only the first head used, repeated",
      _swap(MULTIHEAD, "heads = (weights @ values).transpose(1, 2).reshape(batch, steps, self.d)",
            "heads = (weights @ values)[:, :1].expand(-1, self.heads, -1, -1).transpose(1, 2)"
