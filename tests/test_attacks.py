@@ -301,7 +301,9 @@ def test_sandbox_sees_nothing_of_the_course(attacked):
     assert "no access to" in printed  # the probe ran
     assert "FOUND" not in printed, printed[:3000]
     assert HIDDEN_MARKER not in printed
-    assert "pytest" not in printed  # no process of the host is visible
+    processes = [line for line in printed.splitlines() if line.startswith("process ")]
+    assert processes  # its own kernel, at least
+    assert not [line for line in processes if "pytest" in line or "spawn_main" in line], processes
 
 
 def test_hidden_tests_never_reach_a_student(attacked):
