@@ -589,6 +589,14 @@ ALTERNATIVES = [
     zbar1 = abar1 * dsigma
     return zbar1 * x + lam * 2 * w1
 '''),
+    ("grad_w1", "float32 tensors (torch.tensor's default dtype)", '''def grad_w1(x, w1, b1, w2, lam, zbar2, activation="sigmoid"):
+    z1 = torch.tensor(w1 * x + b1)
+    if activation == "sigmoid":
+        local = torch.sigmoid(z1) * (1 - torch.sigmoid(z1))
+    else:
+        local = 1 - torch.tanh(z1) ** 2
+    return float(zbar2 * w2 * local * x + 2 * lam * w1)
+'''),
     ("mlp", "named layers and an explicit reshape", '''class MLP(nn.Module):
     def __init__(self):
         super().__init__()
