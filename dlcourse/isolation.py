@@ -369,12 +369,13 @@ def _die_with_parent() -> None:
     """
     import ctypes
 
+    parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:  # the parent died before prctl: do not outlive it
+    if os.getppid() != parent:  # the parent died before prctl: do not outlive it
         os._exit(1)
 
 
