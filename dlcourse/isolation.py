@@ -352,8 +352,10 @@ def _limit_main(argv: list[str]) -> None:
     if args.cgroup:
         CGroup(args.cgroup, Limits()).join(os.getpid())
     else:
-        # No cgroup here: the address-space limit is the fallback for memory.
-        resource.setrlimit(resource.RLIMIT_AS, (args.memory, args.memory))
+        # No cgroup here: the data limit (heap and private anonymous memory) is
+        # the fallback for memory. Not RLIMIT_AS: torch and OpenBLAS reserve
+        # gigabytes of address space they never use, and fail to import under it.
+        resource.setrlimit(resource.RLIMIT_DATA, (args.memory, args.memory))
     resource.setrlimit(resource.RLIMIT_CPU, (args.cpu, args.cpu + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (args.fsize, args.fsize))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

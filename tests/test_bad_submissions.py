@@ -244,3 +244,20 @@ def test_the_notebook_time_limit_holds_when_each_cell_keeps_to_its_own(tmp_path,
     assert result.status == "timeout"
     assert result.score == 0.0
     assert elapsed < 120, f"a notebook limit of 20 s took {elapsed:.0f} s"
+
+
+def test_without_cgroups_rlimits_hold_memory(tmp_path, tmp_path_factory, monkeypatch):
+    """Where /sys/fs/cgroup is not writable: torch still imports, and a hog gets a MemoryError, not the memory."""
+    import dlcourse.isolation
+    from dlcourse.grading import GradingOptions, grade_notebook
+    from dlcourse.isolation import Limits
+
+    monkeypatch.setattr(dlcourse.isolation, "_cgroup_roots", lambda: None)
+    course = template_course(tmp_path_factory).copy(tmp_path / "course")
+    options = GradingOptions(cell_timeout=15, notebook_timeout=90, limits=Limits(memory_bytes=2**30))
+    good = grade_notebook(course.master_path, course.submit("good", GOOD), options)
+    assert (good.status, good.score) == ("ok", MAX_SCORE), [c.message for c in good.cells]
+    hog = grade_notebook(course.master_path, course.submit("hog", GOOD, extra_after={"test_square": [MEMORY_HOG]}),
+                         options)
+    assert hog.status == "memory"
+    assert hog.score == MAX_SCORE  # the kernel survives its MemoryError: the later test still runs
