@@ -56,8 +56,8 @@ TRAIN = '''def train_autoencoder(model, images, epochs, batch_size=128, lr=1e-3)
     device = next(model.parameters()).device
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
-    history = []
-    for _ in range(epochs):
+    epoch_means = []
+    for _epoch in range(epochs):
         order = torch.randperm(images.shape[0])
         total, batches = 0.0, 0
         for start in range(0, images.shape[0], batch_size):
@@ -68,8 +68,8 @@ TRAIN = '''def train_autoencoder(model, images, epochs, batch_size=128, lr=1e-3)
             optimiser.step()
             total += loss.item()
             batches += 1
-        history.append(total / batches)
-    return history
+        epoch_means.append(total / batches)
+    return epoch_means
 '''
 
 PLOT = '''def plot_reconstructions(model, images):
@@ -148,15 +148,15 @@ MUTANTS = [
      _swap(TRAIN, "nn.functional.mse_loss(model(batch), batch)",
            "nn.functional.mse_loss(model(batch), batch, reduction='sum')")),
     ("train_autoencoder", "returns the loss of every batch",
-     _swap(_swap(TRAIN, "            batches += 1\n", "            batches += 1\n            history.append(loss.item())\n"),
-           "        history.append(total / batches)\n", "")),
+     _swap(_swap(TRAIN, "            batches += 1\n", "            batches += 1\n            epoch_means.append(loss.item())\n"),
+           "        epoch_means.append(total / batches)\n", "")),
     ("train_autoencoder", "batch size ignored (whole data set in one batch)",
      _swap(_swap(TRAIN, "range(0, images.shape[0], batch_size)", "range(0, images.shape[0], images.shape[0])"),
            "order[start:start + batch_size]", "order")),
     ("train_autoencoder", "last partial batch dropped",
      _swap(TRAIN, "range(0, images.shape[0], batch_size)", "range(0, images.shape[0] - batch_size + 1, batch_size)")),
     ("train_autoencoder", "one epoch too few",
-     _swap(TRAIN, "for _ in range(epochs):", "for _ in range(epochs - 1):")),
+     _swap(TRAIN, "for _epoch in range(epochs):", "for _epoch in range(epochs - 1):")),
     # ---- plot_reconstructions
     ("plot_reconstructions", "returns nothing (plt.show() only)",
      _swap(PLOT, "    return fig\n", "    plt.show()\n")),
