@@ -200,10 +200,13 @@ def describe() -> str:
     """One paragraph on what is installed, for error messages and ``--check``."""
     chromium = find_chromium()
     mathjax = find_mathjax()
+    playwright = ("installed" if playwright_available()
+                  else f"not installed (pip install playwright=={PLAYWRIGHT_VERSION})")
     lines = [
         f"Chromium:   {chromium or 'not found (apt-get install chromium, or set DLCOURSE_CHROMIUM)'}",
-        f"Playwright: {'installed' if playwright_available() else f'not installed (pip install playwright=={PLAYWRIGHT_VERSION})'}",
-        f"MathJax:    {mathjax or 'not found (apt-get install libjs-mathjax, or set DLCOURSE_MATHJAX); formulas need internet'}",
+        f"Playwright: {playwright}",
+        f"MathJax:    {mathjax or 'not found (apt-get install libjs-mathjax, or set DLCOURSE_MATHJAX); '}"
+        + ("" if mathjax else "formulas need internet"),
         f"LaTeX:      {shutil.which('xelatex') or 'not found (optional)'}",
     ]
     return "\n".join(lines)
