@@ -236,7 +236,9 @@ def test_master_executes_in_grading_mode_within_the_time_limit(name, course_data
     from nbclient import NotebookClient
 
     notebook = _read(SOURCE / name)
-    environment = dict(os.environ, NBGRADER_EXECUTION="autograde")
+    # The kernel runs in tmp_path: it must find dlcourse whether or not the package is installed.
+    environment = dict(os.environ, NBGRADER_EXECUTION="autograde",
+                       PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     old = os.environ.copy()
     os.environ.update(environment)
     try:
