@@ -230,7 +230,7 @@ class Sandbox:
         launcher = [sys.executable, "-m", "dlcourse.isolation", "limit",
                     "--cpu", str(self.limits.cpu_seconds), "--fsize", str(self.limits.file_bytes),
                     "--memory", str(self.limits.memory_bytes), "--cgroup", self.name if self.cgroup.available else "",
-                    "--"]
+                    "--parent", str(os.getpid()), "--"]
         return launcher + args + ["--", *kernel_cmd]
 
     def environment(self, env: dict[str, str]) -> dict[str, str]:
@@ -346,6 +346,7 @@ def _limit_main(argv: list[str]) -> None:
     parser.add_argument("--fsize", type=int, required=True)
     parser.add_argument("--memory", type=int, required=True)
     parser.add_argument("--cgroup", default="")
+    parser.add_argument("--parent", type=int, default=0, help="the grader's pid: die with it")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -359,11 +360,11 @@ def _limit_main(argv: list[str]) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (args.cpu, args.cpu + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (args.fsize, args.fsize))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    _die_with_parent()
+    _die_with_parent(args.parent or os.getppid())
     os.execvp(command[0], command)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """SIGKILL this process (bwrap, after the exec) when the grader that started it dies.
 
     bwrap's own --die-with-parent does not reach bwrap itself here: without
@@ -371,13 +372,12 @@ def _die_with_parent() -> None:
     """
     import ctypes
 
-    parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent:  # the parent died before prctl: do not outlive it
+    if os.getppid() != parent:  # the grader died before prctl (or before we started): do not outlive it
         os._exit(1)
 
 
