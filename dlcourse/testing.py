@@ -371,8 +371,8 @@ def random_tensor(shape: Sequence[int], seed: int, low: float = -1.0, high: floa
 
 
 def random_shapes(seed: int, count: int, dims: int, low: int = 1, high: int = 6) -> list[tuple[int, ...]]:
-    draw = random.Random(seed)
-    return [tuple(draw.randint(low, high) for _ in range(dims)) for _ in range(count)]
+    shapes = random.Random(seed)
+    return [tuple(shapes.randint(low, high) for _ in range(dims)) for _ in range(count)]
 
 
 @contextlib.contextmanager
