@@ -258,14 +258,21 @@ def test_release_has_no_solution_and_no_hidden_test(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name, limit", [("a4_convnets.ipynb", 60), ("a4_vgg_cifar.ipynb", 60)])
 def test_master_executes_in_grading_mode_within_the_time_limit(name, limit, course_data, tmp_path):
+    """Grading mode on the small stand-in CIFAR-10: no error, no stderr, and fast.
+
+    The kernel's CPU time (user + system) is checked always: it does not grow when other jobs share
+    the machine. The wall-clock time is checked when the machine is not overloaded.
+    """
     from nbclient import NotebookClient
 
     notebook = _read(SOURCE / name)
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "import os as _os\n_t = _os.times()\nprint('KERNEL_CPU_SECONDS', _t.user + _t.system + _t.children_user + _t.children_system)"))
     old = os.environ.copy()
     os.environ.update(NBGRADER_EXECUTION="autograde", PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
     try:
         start = time.monotonic()
-        NotebookClient(notebook, timeout=120, kernel_name="python3",
+        NotebookClient(notebook, timeout=300, kernel_name="python3",
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
         seconds = time.monotonic() - start
     finally:
@@ -278,4 +285,8 @@ def test_master_executes_in_grading_mode_within_the_time_limit(name, limit, cour
                       if o.output_type == "stream")
     if name == "a4_vgg_cifar.ipynb":
         assert "grading mode: True" in printed and "training images (64, 3, 32, 32)" in printed
-    assert seconds < limit, f"{name} took {seconds:.0f} s in grading mode"
+    cpu_seconds = float(printed.split("KERNEL_CPU_SECONDS")[1].split()[0])
+    print(f"{name}: {seconds:.0f} s wall, kernel CPU {cpu_seconds:.0f} s, load {os.getloadavg()[0]:.1f}")
+    assert cpu_seconds < limit, f"{name} used {cpu_seconds:.0f} s of CPU in grading mode"
+    if os.getloadavg()[0] <= (os.cpu_count() or 1):
+        assert seconds < limit, f"{name} took {seconds:.0f} s in grading mode"
