@@ -13,7 +13,8 @@ rlimits. The kernel talks to the grader over Unix sockets (ZeroMQ IPC) in a
 directory both sides see, since the sandbox has its own loopback.
 
 ``python -m dlcourse.isolation limit ... -- CMD`` is the small launcher that
-joins the cgroup, sets the rlimits and then becomes ``CMD``.
+joins the cgroup, sets the rlimits and runs ``CMD`` until it ends or the
+grader dies.
 """
 
 from __future__ import annotations
@@ -263,7 +264,8 @@ class Sandbox:
                 argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if any(b"ipykernel" in arg for arg in argv0) and not argv0[0].endswith(b"bwrap"):
+            if any(b"ipykernel" in arg for arg in argv0) and not argv0[0].endswith(b"bwrap") \
+                    and b"dlcourse.isolation" not in argv0:  # not the launcher
                 kernels.add(pid)
         # Only the kernel itself: processes it forked look the same, and an
         # interrupt would wake them inside a copy of the kernel's machinery.
@@ -337,7 +339,7 @@ def _python_dirs() -> list[Path]:
 
 
 # --------------------------------------------------------------------------
-# The launcher: join the cgroup, set rlimits, become the sandbox.
+# The launcher: join the cgroup, set rlimits, run the sandbox while the grader lives.
 
 
 def _limit_main(argv: list[str]) -> None:
@@ -360,25 +362,35 @@ def _limit_main(argv: list[str]) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (args.cpu, args.cpu + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (args.fsize, args.fsize))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    _die_with_parent(args.parent or os.getppid())
-    os.execvp(command[0], command)
+    sys.exit(_run_watched(command, args.parent or os.getppid()))
 
 
-def _die_with_parent(parent: int) -> None:
-    """SIGKILL this process (bwrap, after the exec) when the grader that started it dies.
+def _run_watched(command: list[str], parent: int) -> int:
+    """Run the sandbox as a child, and kill it as soon as the grader is gone.
 
-    bwrap's own --die-with-parent does not reach bwrap itself here: without
-    this, a grader killed by SIGKILL leaves its sandboxes running.
+    The launcher stays between the grader and bwrap instead of becoming bwrap:
+    a parent-death signal does not survive bwrap dropping its privileges, and
+    a grader killed with SIGKILL would leave its sandboxes running. The outer
+    bwrap is the first process of the sandbox's PID namespace: when it dies,
+    every process inside dies with it.
     """
-    import ctypes
+    import subprocess
 
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the grader died before prctl (or before we started): do not outlive it
-        os._exit(1)
+    if os.getppid() != parent:  # the grader is gone already
+        return 1
+    signal.signal(signal.SIGINT, lambda *_: None)  # interrupts are for the kernel (reset in the child at exec)
+    child = subprocess.Popen(command)
+    for name in ("SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), lambda *_: (child.kill(), os._exit(1)))
+    while True:
+        try:
+            return child.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+        if os.getppid() != parent:
+            child.kill()
+            child.wait()
+            return 1
 
 
 if __name__ == "__main__":
