@@ -115,7 +115,7 @@ class Remote:
         return "<student object>"
 
     def __bool__(self) -> bool:
-        return bool(_operator("truth", self))
+        raise TypeError("a student's object has no truth value in a test: compare data, not objects")
 
     def __len__(self) -> int:
         return int(self.__len__method())
@@ -144,8 +144,17 @@ def _forward(name: str, reflected: bool = False):
 for _name in ("add", "sub", "mul", "truediv", "pow", "matmul", "floordiv", "mod"):
     setattr(Remote, f"__{_name}__", _forward(_name))
     setattr(Remote, f"__r{_name}__", _forward(_name, reflected=True))
-for _name in ("neg", "pos", "abs", "lt", "le", "gt", "ge"):
+for _name in ("neg", "pos", "abs"):
     setattr(Remote, f"__{_name}__", _forward(_name))
+
+
+def _refuse_comparison(self, other):
+    # A student's object could answer any comparison with True: tests compare data only.
+    raise TypeError("a student's object cannot be compared in a test: compare data, not objects")
+
+
+for _name in ("lt", "le", "gt", "ge"):
+    setattr(Remote, f"__{_name}__", _refuse_comparison)
 
 
 class Student:
