@@ -43,7 +43,8 @@ def _solutions(name: str) -> dict:
 
     matplotlib.use("Agg")
     namespace: dict = {"__name__": "a3_reference"}
-    code_cells = [c for c in _read(SOURCE / name).cells if c.cell_type == "code" and not _meta(c).get("grade")]
+    code_cells = [c for c in _read(SOURCE / name).cells if c.cell_type == "code" and not _meta(c).get("grade")
+                  and _meta(c).get("grade_id") != "names"]
     for index, cell in enumerate(code_cells):
         definitions_only = all(isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))
                                for node in ast.parse(cell.source).body)
