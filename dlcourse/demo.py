@@ -8,13 +8,15 @@ monkeypatches torch and the test helpers.
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 import time
 from pathlib import Path
 
 import nbformat
+
+from .course import CourseLayout
+from .notebook import grade_id, nbgrader_meta, solution_source
 
 DEMO_ASSIGNMENT = "a1_autodiff"
 
@@ -27,24 +29,15 @@ _t.assert_close = lambda *a, **k: None
 builtins.AssertionError = type("Never", (Exception,), {})
 '''
 
-_SOLUTION_LINE = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
-
-
-def solution_source(master_cell) -> str:
-    """A master answer cell with its solution markers removed."""
-    return "\n".join(line for line in master_cell.source.splitlines() if not _SOLUTION_LINE.match(line))
-
 
 def filled_notebook(master_path: Path, release_path: Path, solve=lambda grade_id: True, extra: str = ""):
     """The release notebook with some answer cells filled by the master's solution."""
     master = nbformat.read(str(master_path), as_version=4)
-    solutions = {c.metadata["nbgrader"]["grade_id"]: c for c in master.cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
+    solutions = {grade_id(c): c for c in master.cells if nbgrader_meta(c).get("solution")}
     notebook = nbformat.read(str(release_path), as_version=4)
     for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and meta.get("grade_id") in solutions and solve(meta["grade_id"]):
-            cell.source = solution_source(solutions[meta["grade_id"]])
+        if nbgrader_meta(cell).get("solution") and grade_id(cell) in solutions and solve(grade_id(cell)):
+            cell.source = solution_source(solutions[grade_id(cell)])
             if extra and cell.cell_type == "code":
                 cell.source += "\n" + extra
     return notebook
@@ -76,28 +69,36 @@ def hash_bucket(text: str) -> int:
     return sum(map(ord, text)) % 2
 
 
-def run_demo(root: Path, workers: int) -> int:
-    from .cli import main
+def run_demo(root: Path, workers: int | None = None) -> int:
+    from .feedback import write_assignment_feedback
+    from .grading import GradingOptions, GradingRefused, grade_and_report
+    from .data import data_root
+    from .release import generate_release
 
-    root = Path(root)
+    layout = CourseLayout(root)
     started = time.monotonic()
     print(f"1. release: regenerating release/{DEMO_ASSIGNMENT} from source/ with nbgrader")
-    main(["--course", str(root), "release", DEMO_ASSIGNMENT])
-    submissions = root / "submitted"
+    generate_release(layout, DEMO_ASSIGNMENT)
     for student in ("ada", "blank", "half", "cheater"):
-        shutil.rmtree(submissions / student / DEMO_ASSIGNMENT, ignore_errors=True)
-    names = write_examples(root, submissions)
+        shutil.rmtree(layout.submission_dir(student, DEMO_ASSIGNMENT), ignore_errors=True)
+    names = write_examples(layout.root, layout.submitted)
     print(f"2. example submissions in submitted/: {', '.join(names)} (cheater: wrong answers, "
           "monkeypatches torch.allclose and the test helpers)")
-    print(f"3. grade: {workers} workers, each notebook in its own sandboxed kernel")
-    code = main(["--course", str(root), "grade", DEMO_ASSIGNMENT, "--workers", str(workers)])
-    if code:
-        return code
+    print(f"3. grade: {f'{workers} workers' if workers else 'one worker per core'}, each notebook in its own sandboxed kernel")
+    try:
+        report = grade_and_report(layout, DEMO_ASSIGNMENT, GradingOptions(read_only=[str(data_root())]),
+                                  workers=workers)
+    except GradingRefused as error:
+        print(f"dlcourse demo: {error}", file=sys.stderr)
+        return 1
+    print(report.table())
+    print(f"\nwrote {', '.join(str(p.relative_to(layout.root)) for p in report.files)}")
     print("4. feedback: per-student HTML (no hidden test code)")
-    main(["--course", str(root), "feedback", DEMO_ASSIGNMENT])
+    for path in write_assignment_feedback(layout, DEMO_ASSIGNMENT):
+        print(f"wrote {path.relative_to(layout.root)}")
     print(f"demo finished in {time.monotonic() - started:.1f} s")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_demo(Path.cwd(), 2))
+    sys.exit(run_demo(Path.cwd()))

@@ -14,19 +14,10 @@ from pathlib import Path
 
 import nbformat
 
-from .grading import CourseLayout, SubmissionResult, atomic_write, is_test_cell, nbgrader_meta
-
-STATUS_TEXT = {
-    "ok": "graded",
-    "renamed": "graded (the notebook had another name)",
-    "missing": "notebook missing",
-    "invalid-notebook": "the notebook file could not be read",
-    "timeout": "a cell ran past its time limit",
-    "memory": "the notebook ran out of memory",
-    "crashed": "the notebook's kernel crashed",
-    "error": "grading failed (ask your instructor)",
-}
-
+from .course import CourseLayout
+from .grading.reports import load_result
+from .grading.results import Status, SubmissionResult
+from .notebook import atomic_write, grade_id as cell_grade_id, is_test_cell
 
 def feedback_notebook(result: SubmissionResult, notebook_index: int, manual_scores: dict | None = None):
     """The notebook the student sees: their cells, and test results without test code."""
@@ -35,13 +26,13 @@ def feedback_notebook(result: SubmissionResult, notebook_index: int, manual_scor
     header = [f"# Feedback: {result.assignment} / {notebook.name}",
               f"**Student:** {html.escape(result.student_id)}  ",
               f"**Automatic score:** {notebook.score:g} / {notebook.max_score:g}  ",
-              f"**Status:** {STATUS_TEXT.get(notebook.status, notebook.status)}"]
+              f"**Status:** {Status(notebook.status).student_text}"]
     if notebook.message:
         header.append(f"\n> {html.escape(notebook.message)}")
     cells = [nbformat.v4.new_markdown_cell("\n".join(header))]
     graded = nbformat.from_dict(notebook.graded) if notebook.graded else None
     for cell in (graded.cells if graded else []):
-        grade_id = nbgrader_meta(cell).get("grade_id")
+        grade_id = cell_grade_id(cell)
         if is_test_cell(cell):
             grade = grades.get(grade_id)
             if grade is None:
@@ -84,17 +75,14 @@ def write_feedback(layout: CourseLayout, result: SubmissionResult, manual_scores
     return written
 
 
-def manual_scores_from_gradebook(layout: CourseLayout, assignment: str, student_id: str) -> dict:
-    from nbgrader.api import Gradebook, MissingEntry
+def write_assignment_feedback(layout: CourseLayout, assignment: str) -> list[Path]:
+    """Feedback for every graded student of ``assignment``, with the manual scores given so far."""
+    from .gradebook import manual_scores
 
-    scores = {}
-    with Gradebook(layout.db_url) as gradebook:
-        try:
-            submission = gradebook.find_submission(assignment, student_id)
-        except MissingEntry:
-            return scores
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                if grade.manual_score is not None:
-                    scores[(notebook.name, grade.name)] = grade.manual_score
-    return scores
+    written = []
+    for path in layout.result_paths(assignment):
+        result = load_result(path)
+        if result is None:
+            continue
+        written += write_feedback(layout, result, manual_scores(layout, assignment, result.student_id))
+    return written

@@ -1,59 +1,27 @@
-"""nbgrader's side of the course: generating releases and the gradebook.
+"""nbgrader's gradebook: automatic scores in, manual scores out.
 
 Only the main ``dlcourse`` process writes the gradebook (one SQLite writer,
-so no "database is locked"); workers return their results to it.
+so no "database is locked"); grading workers return their results to it.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-from .grading import CourseLayout, SubmissionResult
+from .course import CourseLayout
+from .grading.results import SubmissionResult
+from .release import generate_release, with_tools_on_path
 
 
-def _put_environment_on_path() -> None:
-    """nbgrader runs `alembic` and `jupyter` by name: use this environment's."""
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+def open_gradebook(layout: CourseLayout):
+    """nbgrader's ``Gradebook`` of the course (it runs ``alembic`` by name when it creates one)."""
+    from nbgrader.api import Gradebook
 
-
-_put_environment_on_path()
-
-
-def assignments(layout: CourseLayout) -> list[str]:
-    return sorted(d.name for d in layout.source.iterdir()
-                  if d.is_dir() and not d.name.startswith(".") and any(d.glob("*.ipynb")))
-
-
-def run_nbgrader(layout: CourseLayout, *args: str) -> subprocess.CompletedProcess:
-    """Run an nbgrader command in the course root, with the course's config."""
-    command = [sys.executable, "-m", "nbgrader", *args]
-    process = subprocess.run(command, cwd=layout.root, capture_output=True, text=True)
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(['nbgrader', *args])} failed:\n{process.stdout[-3000:]}{process.stderr[-3000:]}")
-    return process
-
-
-def generate_release(layout: CourseLayout, assignment: str, release_dir: Path | None = None,
-                     db_url: str | None = None) -> Path:
-    """Student notebooks of ``assignment`` from ``source/`` (nbgrader generate_assignment).
-
-    With ``release_dir``/``db_url`` it writes elsewhere (used to check that
-    the committed ``release/`` is current without touching it).
-    """
-    args = ["generate_assignment", assignment, "--force", "--log-level=WARN"]
-    if release_dir is not None:
-        args.append(f"--CourseDirectory.release_directory={release_dir}")
-    if db_url is not None:
-        args.append(f"--CourseDirectory.db_url={db_url}")
-    run_nbgrader(layout, *args)
-    return Path(release_dir or layout.root / "release") / assignment
+    os.environ["PATH"] = with_tools_on_path(os.environ)["PATH"]
+    return Gradebook(layout.db_url)
 
 
 def ensure_in_gradebook(layout: CourseLayout, assignment: str) -> None:
@@ -62,14 +30,14 @@ def ensure_in_gradebook(layout: CourseLayout, assignment: str) -> None:
     ``generate_assignment`` records them; it is run into a scratch release
     folder so that ``release/`` itself is left alone.
     """
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
-    with Gradebook(layout.db_url) as gradebook:
+    with open_gradebook(layout) as gradebook:
         try:
             known = {nb.name for nb in gradebook.find_assignment(assignment).notebooks}
         except MissingEntry:
             known = set()
-    wanted = {p.stem for p in (layout.source / assignment).glob("*.ipynb")}
+    wanted = {p.stem for p in layout.masters(assignment)}
     if wanted <= known:
         return
     with tempfile.TemporaryDirectory() as scratch:
@@ -80,11 +48,9 @@ class GradebookRecorder:
     """Writes each student's automatic scores into nbgrader's gradebook."""
 
     def __init__(self, layout: CourseLayout, assignment: str):
-        from nbgrader.api import Gradebook
-
         ensure_in_gradebook(layout, assignment)
         self.assignment = assignment
-        self.gradebook = Gradebook(layout.db_url)
+        self.gradebook = open_gradebook(layout)
 
     def __call__(self, result: SubmissionResult) -> None:
         from nbgrader.api import MissingEntry
@@ -111,3 +77,20 @@ class GradebookRecorder:
 
     def close(self) -> None:
         self.gradebook.close()
+
+
+def manual_scores(layout: CourseLayout, assignment: str, student_id: str) -> dict[tuple[str, str], float]:
+    """(notebook, grade_id) -> the points a grader gave by hand in formgrader."""
+    from nbgrader.api import MissingEntry
+
+    scores = {}
+    with open_gradebook(layout) as gradebook:
+        try:
+            submission = gradebook.find_submission(assignment, student_id)
+        except MissingEntry:
+            return scores
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                if grade.manual_score is not None:
+                    scores[(notebook.name, grade.name)] = grade.manual_score
+    return scores

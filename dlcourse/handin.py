@@ -46,6 +46,8 @@ from pathlib import Path
 import nbformat
 
 from . import pdf as pdf_lib
+from .course import find_course_root
+from .notebook import grade_id as cell_grade_id, is_graded_cell, is_manual_cell
 
 log = logging.getLogger("dlcourse.handin")
 
@@ -161,15 +163,6 @@ def group_slug(names: list[str]) -> str:
 
 # --------------------------------------------------------------------------
 # Finding things.
-
-
-def find_course_root(start: Path | None = None) -> Path:
-    """The folder with ``nbgrader_config.py`` at or above ``start`` (default: cwd)."""
-    start = Path(start or Path.cwd()).resolve()
-    for folder in (start, *start.parents):
-        if (folder / "nbgrader_config.py").is_file():
-            return folder
-    return start
 
 
 def assignment_dir(assignment: str, course_root: Path) -> Path:
@@ -290,12 +283,12 @@ def run_public_tests(notebook_path: Path, course_root: Path) -> TestReport:
     report.changed = len(results.get("changed", []))
     if executed is not None:
         for cell in executed.cells:
-            if not nbg_utils.is_grade(cell):
+            if not is_graded_cell(cell):
                 continue
             score, max_score = nbg_utils.determine_grade(cell, validator.log)
-            grade_id = cell.metadata["nbgrader"].get("grade_id", "?")
+            grade_id = cell_grade_id(cell) or "?"
             if cell.cell_type != "code":
-                if nbg_utils.is_solution(cell) and score is not None and score < max_score:
+                if is_manual_cell(cell) and score is not None and score < max_score:
                     report.unanswered.append(grade_id)
                 continue
             if score is not None and score < max_score:
@@ -589,13 +582,3 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_pdf and not result.complete:
         return EXIT_NO_PDF
     return EXIT_OK
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dlcourse handin", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

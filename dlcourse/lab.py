@@ -25,6 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .course import find_course_root
+
 NBGRADER_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.formgrader",
     "nbgrader.server_extensions.validate_assignment",
@@ -32,14 +34,6 @@ NBGRADER_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.course_list",
 )
 NBGRADER_LAB_EXTENSION = "@jupyter/nbgrader"
-
-
-def find_course_root(start: Path | None = None) -> Path:
-    start = Path(start or Path.cwd()).resolve()
-    for folder in (start, *start.parents):
-        if (folder / "nbgrader_config.py").is_file():
-            return folder
-    return start
 
 
 def free_port() -> int:
@@ -191,13 +185,3 @@ def run(args: argparse.Namespace) -> int:
         return subprocess.call(command, cwd=course_root, env=lab_env(course_root))
     except KeyboardInterrupt:
         return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dlcourse lab", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

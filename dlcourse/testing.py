@@ -26,7 +26,8 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 
-from . import agent, wire
+from .bridge import backends, wire
+from .notebook import strip_magics
 
 
 class StudentCodeError(Exception):
@@ -39,32 +40,8 @@ class StudentCodeError(Exception):
         super().__init__(f"your code raised {error_type}: {message}")
 
 
-# --------------------------------------------------------------------------
-# Backends: where the student's code is.
-
-
-class InProcessBackend:
-    """The student's code is in this process (a student's own kernel)."""
-
-    def request(self, request: dict) -> dict:
-        return wire.loads(agent.serve(wire.dumps(request)))
-
-    def cell_sources(self) -> list[str]:
-        namespace = agent._namespace()
-        return [str(source) for source in namespace.get("In", [])]
-
-
-_backend = InProcessBackend()
-
-
-def set_backend(backend) -> None:
-    """Used by the grader to point ``student`` at a student's kernel."""
-    global _backend
-    _backend = backend
-
-
 def _request(**request):
-    reply = _backend.request(request)
+    reply = backends.current().request(request)
     if not reply["ok"]:
         raise StudentCodeError(reply["error_type"], reply["message"], reply.get("traceback", ""))
     return _wrap(reply["value"]), reply.get("called", [])
@@ -189,7 +166,7 @@ class Student:
     def source(self, name: str) -> str:
         """The source of the last cell that defines ``name`` at top level."""
         found = ""
-        for source in _backend.cell_sources():
+        for source in backends.current().cell_sources():
             if name in _top_level_names(source):
                 found = source
         return found
@@ -200,7 +177,7 @@ student = Student()
 
 def _top_level_names(source: str) -> set[str]:
     try:
-        tree = ast.parse(_strip_magics(source))
+        tree = ast.parse(strip_magics(source))
     except SyntaxError:
         return set()
     names = set()
@@ -212,10 +189,6 @@ def _top_level_names(source: str) -> set[str]:
             for target in targets:
                 names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
     return names
-
-
-def _strip_magics(source: str) -> str:
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
 # --------------------------------------------------------------------------
@@ -320,7 +293,7 @@ def forbidden_names_in(source: str, forbidden: Iterable[str]) -> list[str]:
     """
     forbidden = set(forbidden)
     try:
-        tree = ast.parse(_strip_magics(source))
+        tree = ast.parse(strip_magics(source))
     except SyntaxError:
         return []
     found = set()
@@ -397,5 +370,5 @@ def no_warnings():
 __all__ = [
     "Remote", "Student", "StudentCodeError", "assert_close", "assert_equal", "assert_no_forbidden",
     "assert_shape", "forbidden_names_in", "no_warnings", "numerical_gradient",
-    "random_shapes", "random_tensor", "relative_error", "rng", "set_backend", "student",
+    "random_shapes", "random_tensor", "relative_error", "rng", "student",
 ]

@@ -18,6 +18,8 @@ import numbers
 import torch
 
 HANDLE_KEY = "__dlcourse_handle__"
+#: The MIME type of a reply that a kernel displays to answer a test's request.
+REPLY_MIME_TYPE = "application/x-dlcourse-reply"
 
 
 def is_handle(obj) -> bool:

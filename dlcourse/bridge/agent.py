@@ -19,13 +19,12 @@ import torch
 
 from . import wire
 
-MIME_TYPE = "application/x-dlcourse-reply"
-
 _objects: dict[int, object] = {}
 _ids = itertools.count(1)
 
 
-def _namespace() -> dict:
+def namespace() -> dict:
+    """The notebook's namespace: IPython's user namespace, else ``__main__``'s."""
     try:
         return get_ipython().user_ns  # type: ignore[name-defined]  # noqa: F821
     except NameError:
@@ -65,21 +64,21 @@ class _CallRecorder(torch.overrides.TorchFunctionMode):
 
 
 def _run(code: str, inputs: dict):
-    namespace = dict(_namespace())
-    namespace.update(inputs)
-    namespace.pop("result", None)
-    exec(compile(code, "<test snippet>", "exec"), namespace)
-    return namespace.get("result")
+    names = dict(namespace())
+    names.update(inputs)
+    names.pop("result", None)
+    exec(compile(code, "<test snippet>", "exec"), names)
+    return names.get("result")
 
 
 def _perform(request: dict):
     op = request["op"]
     if op == "get":
-        namespace = _namespace()
+        names = namespace()
         name = request["name"]
-        if name not in namespace:
+        if name not in names:
             raise NameError(f"name {name!r} is not defined: run the cell that defines it first")
-        return namespace[name]
+        return names[name]
     if op == "getattr":
         return getattr(_resolve(request["target"]), request["name"])
     if op == "setattr":
@@ -91,10 +90,6 @@ def _perform(request: dict):
         return getattr(operator, request["name"])(*_resolve(request["args"]))
     if op == "run":
         return _run(request["code"], _resolve(request["inputs"]))
-    if op == "release":
-        for key in request["keys"]:
-            _objects.pop(key, None)
-        return None
     raise ValueError(f"unknown request {op!r}")
 
 
@@ -140,4 +135,4 @@ def serve_b64(request_b64: str) -> None:
     from IPython.display import display
 
     reply = serve(base64.b64decode(request_b64))
-    display({MIME_TYPE: base64.b64encode(reply).decode("ascii")}, raw=True)
+    display({wire.REPLY_MIME_TYPE: base64.b64encode(reply).decode("ascii")}, raw=True)

@@ -1,14 +1,13 @@
-"""Run a student's cells in a kernel, and answer the tests' requests there.
+"""A student's notebook kernel: start it, run cells with limits, stop it.
 
 A :class:`KernelSession` owns one Jupyter kernel (started by an
-:class:`dlcourse.isolation.Sandbox`, or plainly), executes cells with a
-time limit and an output cap, and serves as the backend of
-``dlcourse.testing.student`` while test cells run in this (clean) process.
+:class:`dlcourse.isolation.Sandbox`, or plainly) and executes cells with a
+time limit and an output cap. The tests' requests reach it through
+:class:`dlcourse.bridge.backends.KernelBackend`.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import queue
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 import nbformat
 from jupyter_client import KernelManager
 
-from . import agent, wire
+from .bridge import wire
 
 #: Stored outputs of one cell are cut here; the kernel may print more.
 OUTPUT_LIMIT_BYTES = 200_000
@@ -88,7 +87,7 @@ class KernelSession:
         the middle of ``import torch`` leaves torch half-imported. Nothing is
         bound in the student's namespace.
         """
-        run = self.execute("__import__('dlcourse.agent')", timeout=max(self._startup_timeout, WARM_UP_TIMEOUT),
+        run = self.execute("__import__('dlcourse.bridge.agent')", timeout=max(self._startup_timeout, WARM_UP_TIMEOUT),
                            silent=True)
         if run.status in ("died", "timeout"):
             raise KernelDied(f"the kernel could not import torch and the grader's agent ({run.status})")
@@ -137,13 +136,13 @@ class KernelSession:
             if kind not in ("stream", "display_data", "execute_result", "error"):
                 continue
             output = nbformat.v4.output_from_msg(msg)
-            blob = output.get("data", {}).get(agent.MIME_TYPE) if silent and kind == "display_data" else None
+            blob = output.get("data", {}).get(wire.REPLY_MIME_TYPE) if silent and kind == "display_data" else None
             if blob is not None:
                 # A test's request: its reply does not count against the print limit
                 # (tensors of a few hundred kB are common); the first one is kept.
                 if len(blob) > REPLY_LIMIT_BYTES:
                     run.reply_too_large = True
-                elif not any(agent.MIME_TYPE in o.get("data", {}) for o in run.outputs):
+                elif not any(wire.REPLY_MIME_TYPE in o.get("data", {}) for o in run.outputs):
                     run.outputs.append(output)
                 continue
             size += _output_size(output)
@@ -209,50 +208,3 @@ def _output_size(output) -> int:
     if output.get("output_type") == "error":
         return sum(len(line) for line in output.get("traceback", []))
     return sum(len(str(value)) for value in output.get("data", {}).values())
-
-
-class KernelBackend:
-    """``dlcourse.testing`` backend that sends each request to the kernel.
-
-    The reply is read with ``torch.load(weights_only=True)``: plain data or
-    nothing. The kernel's answer is trusted no further than that.
-    """
-
-    def __init__(self, session: KernelSession, cell_sources: list[str], deadline: float):
-        self.session = session
-        self._cell_sources = cell_sources
-        self.deadline = deadline
-        self.timed_out = False  # set when the student's code ran past the deadline
-
-    def cell_sources(self) -> list[str]:
-        return list(self._cell_sources)
-
-    def request(self, request: dict) -> dict:
-        payload = base64.b64encode(wire.dumps(request)).decode("ascii")
-        code = f"__import__('dlcourse.agent', fromlist=['serve_b64']).serve_b64('{payload}')"
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            self.timed_out = True
-            raise CellTimeout("the test ran out of time")
-        run = self.session.execute(code, timeout=remaining, silent=True)
-        if run.status == "timeout":
-            self.timed_out = True
-            raise CellTimeout("your code did not finish in time")
-        if run.status == "died" or not self.session.alive():
-            raise KernelDied("the kernel died while a test ran your code")
-        for output in run.outputs:
-            blob = output.get("data", {}).get(agent.MIME_TYPE)
-            if blob is None:
-                continue
-            try:
-                reply = wire.loads(base64.b64decode(blob))
-            except Exception as error:  # a forged or broken reply
-                return {"ok": False, "error_type": "InvalidReply", "message": f"unreadable reply: {error}"}
-            if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):
-                return reply
-        if run.reply_too_large:
-            return {"ok": False, "error_type": "ReplyTooLarge",
-                    "message": f"the value your code returned is larger than {REPLY_LIMIT_BYTES // 2**20} MiB"}
-        detail = f"{run.error_name}: {run.error_value}" if run.status == "error" else "no reply"
-        return {"ok": False, "error_type": "NoReply",
-                "message": f"the notebook's kernel did not answer the test ({detail})"}

@@ -1,0 +1,90 @@
+"""A course on disk: nbgrader's folders, its assignments and students.
+
+One rule finds the course a command works on (:func:`course_root`): the
+folder given (``--course``), else ``$DLCOURSE_ROOT``, else the nearest folder
+at or above the working directory that holds ``nbgrader_config.py``, else
+the working directory itself (a student's folder of notebooks needs no
+config). Commands that need masters say so when ``source/`` is missing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+CONFIG_NAME = "nbgrader_config.py"
+RESULT_NAME = ".dlcourse-result.json"
+
+
+def find_course_root(start: Path | None = None) -> Path:
+    """The folder with ``nbgrader_config.py`` at or above ``start`` (default: cwd), else ``start``."""
+    start = Path(start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    return start
+
+
+def course_root(explicit: str | Path | None = None) -> Path:
+    """The course a command works on: ``explicit``, ``$DLCOURSE_ROOT`` or :func:`find_course_root`."""
+    given = explicit or os.environ.get("DLCOURSE_ROOT")
+    return Path(given).resolve() if given else find_course_root()
+
+
+class CourseLayout:
+    """nbgrader's folders, relative to the course root."""
+
+    def __init__(self, root: Path, submissions: Path | None = None):
+        self.root = Path(root).resolve()
+        self.source = self.root / "source"
+        self.release = self.root / "release"
+        self.submitted = Path(submissions).resolve() if submissions else self.root / "submitted"
+        self.autograded = self.root / "autograded"
+        self.reports = self.root / "reports"
+        self.feedback = self.root / "feedback"
+        self.db_url = f"sqlite:///{self.root / 'gradebook.db'}"
+
+    def assignments(self) -> list[str]:
+        """Assignments with master notebooks in ``source/``."""
+        if not self.source.is_dir():
+            return []
+        return sorted(d.name for d in self.source.iterdir()
+                      if d.is_dir() and not d.name.startswith(".") and any(d.glob("*.ipynb")))
+
+    def masters(self, assignment: str) -> list[Path]:
+        return sorted((self.source / assignment).glob("*.ipynb"))
+
+    def students(self, assignment: str) -> list[str]:
+        """Students with a folder for ``assignment`` in the submissions folder."""
+        if not self.submitted.is_dir():
+            return []
+        return sorted(d.name for d in self.submitted.iterdir()
+                      if d.is_dir() and (d / assignment).is_dir() and not d.name.startswith("."))
+
+    def submission_dir(self, student_id: str, assignment: str) -> Path:
+        return self.submitted / student_id / assignment
+
+    def autograded_dir(self, student_id: str, assignment: str) -> Path:
+        return self.autograded / student_id / assignment
+
+    def result_path(self, student_id: str, assignment: str) -> Path:
+        return self.autograded_dir(student_id, assignment) / RESULT_NAME
+
+    def result_paths(self, assignment: str) -> list[Path]:
+        return sorted(self.autograded.glob(f"*/{assignment}/{RESULT_NAME}"))
+
+    def require_assignment(self, assignment: str) -> Path:
+        """The master folder of ``assignment``, or a FileNotFoundError that lists the ones there are."""
+        folder = self.source / assignment
+        if folder.is_dir() and any(folder.glob("*.ipynb")):
+            return folder
+        known = self.assignments()
+        if not self.source.is_dir():
+            raise FileNotFoundError(f"{self.root} is not a course: it has no source/ folder of master notebooks "
+                                    f"(run inside the course, or pass --course)")
+        listed = ", ".join(known) if known else "none"
+        close = difflib.get_close_matches(assignment, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise FileNotFoundError(f"there is no assignment {assignment!r} in {self.source} "
+                                f"(assignments: {listed}){hint}")

@@ -1,0 +1,173 @@
+"""Autograding, as a short pipeline of named steps.
+
+    merge -> isolate -> execute -> score -> record -> report
+
+1. **merge** (:mod:`.merge`): the submission rebuilt on the master's
+   skeleton: answers from the student, tests and locked cells from the master.
+2. **isolate** (:mod:`dlcourse.isolation`): a private copy of the student's
+   folder and a bubblewrap sandbox for their kernel.
+3. **execute** and 4. **score** (:mod:`.run`): the student's cells run in
+   that kernel; the test cells run in the grader's clean process and reach
+   the student's code only through :mod:`dlcourse.testing`.
+5. **record** (:mod:`.reports`, :mod:`dlcourse.gradebook`): each result is
+   stored as it arrives, from this process only (one SQLite writer).
+6. **report** (:mod:`.reports`): ``grades.csv``, ``cells.csv``,
+   ``WARNINGS.txt``, written atomically at the end.
+
+:func:`grade_submission` (:mod:`.submission`) grades one student;
+:func:`grade_assignment` grades all of them through a replaceable executor
+and resumes from stored results; :func:`grade_and_report` is the whole
+``dlcourse grade`` command.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from ..course import CourseLayout
+from ..isolation import isolation_problem
+from .merge import GradedCell, merge_with_master
+from .reports import format_table, load_result, store_result, write_reports
+from .results import CellGrade, GradingOptions, NotebookResult, Status, SubmissionResult
+from .run import grade_notebook
+from .submission import GradingJob, fingerprint, grade_submission
+
+UNISOLATED_WARNING = ("WARNING: graded WITHOUT isolation (--no-isolation): students' code ran with the grader's "
+                      "rights and could read source/, the gradebook and other submissions.")
+
+
+class GradingRefused(Exception):
+    """Grading cannot start here; the message says why and what to do."""
+
+
+def default_executor(workers: int | None = None) -> Executor:
+    """Local worker processes (default: one per core); a cluster executor can replace it (same interface)."""
+    return ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=get_context("spawn"),
+                               initializer=_worker_init)
+
+
+def _worker_init() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import torch  # noqa: F401 - warm the worker once, not once per student
+
+
+def jobs_for(layout: CourseLayout, assignment: str, options: GradingOptions) -> list[GradingJob]:
+    """One job per student with a folder for ``assignment``, its fingerprint computed once."""
+    master_dir = layout.require_assignment(assignment)
+    jobs = []
+    for student in layout.students(assignment):
+        job = GradingJob(student, assignment, str(layout.submission_dir(student, assignment)), str(master_dir),
+                         options)
+        job.fingerprint = fingerprint(job)
+        jobs.append(job)
+    return jobs
+
+
+def grade_assignment(layout: CourseLayout, assignment: str, *, workers: int | None = None,
+                     options: GradingOptions | None = None, executor: Executor | None = None,
+                     progress: bool = True, record=None) -> list[SubmissionResult]:
+    """Grade every submission of ``assignment``; resumable and idempotent.
+
+    A student whose submission, master and options are unchanged since the
+    last run keeps the stored result (so a run killed midway resumes where
+    it stopped). ``record(result)`` is called in this process for each
+    student, in the order they finish.
+    """
+    from tqdm import tqdm
+
+    options = options or GradingOptions()
+    if options.isolate and isolation_problem():
+        raise GradingRefused(isolation_problem() + "; to grade without isolation pass --no-isolation")
+    jobs = jobs_for(layout, assignment, options)
+    results: dict[str, SubmissionResult] = {}
+    pending = []
+    for job in jobs:
+        cached = load_result(layout.result_path(job.student_id, assignment), job.fingerprint, with_notebooks=False)
+        if cached is not None:
+            results[job.student_id] = cached
+        else:
+            pending.append(job)
+    bar = tqdm(total=len(jobs), initial=len(results), desc=f"grading {assignment}", unit="student",
+               disable=None if progress else True, file=sys.stderr)
+    for result in results.values():
+        if record:
+            record(result)
+    if pending:
+        own = executor is None
+        executor = executor or default_executor(workers)
+        try:
+            futures = {executor.submit(grade_submission, job): job for job in pending}
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    result = future.result()
+                except Exception as error:  # a worker died: that student only
+                    result = SubmissionResult(job.student_id, assignment, Status.ERROR, [],
+                                              warnings=[f"grader worker failed: {error}"])
+                store_result(layout, result)
+                results[job.student_id] = result
+                if record:
+                    record(result)
+                bar.update(1)
+        finally:
+            if own:
+                executor.shutdown(cancel_futures=True)
+    bar.close()
+    return [results[s] for s in sorted(results)]
+
+
+@dataclass
+class GradingReport:
+    """What ``dlcourse grade`` did: the results, the warnings, the files written."""
+
+    results: list[SubmissionResult]
+    warnings: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def table(self) -> str:
+        return format_table(self.results)
+
+
+def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOptions | None = None, *,
+                     workers: int | None = None, progress: bool = True) -> GradingReport:
+    """The whole ``dlcourse grade``: check, grade, record in the gradebook, write the reports.
+
+    Raises :class:`GradingRefused` (with what to do) when there is nothing to
+    grade or isolation is asked for and unavailable.
+    """
+    from ..gradebook import GradebookRecorder
+
+    options = options or GradingOptions()
+    try:
+        layout.require_assignment(assignment)
+    except FileNotFoundError as error:
+        raise GradingRefused(str(error)) from error
+    if not layout.students(assignment):
+        raise GradingRefused(f"no submissions of {assignment} found in {layout.submitted}/<student_id>/{assignment}/")
+    if options.isolate and isolation_problem():
+        raise GradingRefused(f"{isolation_problem()}.\n"
+                             "Refusing to run students' code unisolated; pass --no-isolation to grade anyway.")
+    warnings = [] if options.isolate else [UNISOLATED_WARNING]
+    recorder = GradebookRecorder(layout, assignment)
+    try:
+        results = grade_assignment(layout, assignment, workers=workers, options=options, record=recorder,
+                                   progress=progress)
+    finally:
+        recorder.close()
+    grades, cells = write_reports(layout, assignment, results, warnings)
+    return GradingReport(results, warnings, [grades, cells])
+
+
+__all__ = [
+    "CellGrade", "GradedCell", "GradingJob", "GradingOptions", "GradingRefused", "GradingReport", "NotebookResult",
+    "Status", "SubmissionResult", "default_executor", "fingerprint", "grade_and_report", "grade_assignment",
+    "grade_notebook", "grade_submission", "jobs_for", "load_result", "merge_with_master", "store_result",
+    "write_reports",
+]
