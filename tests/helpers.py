@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 
 from dlcourse.demo import filled_notebook
-from dlcourse.grading import GradingOptions, read_notebook
+from dlcourse.grading import GradingOptions
+from dlcourse.notebook import read_notebook
 from dlcourse.data import data_root
 
 ROOT = Path(__file__).resolve().parent.parent
