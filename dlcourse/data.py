@@ -98,33 +98,41 @@ def _short_network_timeout(seconds: float = DOWNLOAD_TIMEOUT_S):
         socket.setdefaulttimeout(previous)
 
 
+def _load(dataset_class, root, folder: Path, files, message, train: bool, download: bool,
+          read_errors: tuple[type[BaseException], ...]):
+    """``dataset_class`` at ``root``: downloaded when missing (if allowed), or a DataMissingError saying what to do."""
+    from torchvision import transforms
+
+    missing = _missing(folder, files)
+    if missing:
+        if not download:
+            raise DataMissingError(message(root, missing, "download=False"))
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            print(f"Downloading into {root} (this needs internet access) ...")
+            with _short_network_timeout():
+                dataset_class(str(root), train=train, download=True)
+        except Exception as error:  # no network, a proxy, a full disk: all end the same way
+            missing = _missing(folder, files)
+            raise DataMissingError(message(root, missing, f"the download failed: {_first_line(error)}")) from error
+    try:
+        return dataset_class(str(root), train=train, download=False, transform=transforms.ToTensor())
+    except read_errors as error:
+        raise DataMissingError(message(root, list(files), f"the files there cannot be read: {_first_line(error)}")) \
+            from error
+
+
 def load_mnist(train: bool = True, root=None, download: bool = True):
     """MNIST as ``torchvision.datasets.MNIST`` with ``ToTensor``: items are ((1, 28, 28) float in [0, 1], label).
 
     ``root``: the folder holding ``MNIST/raw/`` (default :func:`data_root`).
     Raises :class:`DataMissingError` when the files are missing and cannot be downloaded.
     """
-    from torchvision import datasets, transforms
+    from torchvision import datasets
 
     root = Path(root) if root is not None else data_root()
-    missing = _missing(_mnist_raw(root), MNIST_FILES)
-    if missing:
-        if not download:
-            raise DataMissingError(_mnist_message(root, missing, "download=False"))
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            print(f"Downloading into {root} (this needs internet access) ...")
-            with _short_network_timeout():
-                datasets.MNIST(str(root), train=train, download=True)
-        except Exception as error:  # no network, a proxy, a full disk: all end the same way
-            missing = _missing(_mnist_raw(root), MNIST_FILES)
-            raise DataMissingError(_mnist_message(root, missing, f"the download failed: {_first_line(error)}")) \
-                from error
-    try:
-        return datasets.MNIST(str(root), train=train, download=False, transform=transforms.ToTensor())
-    except (RuntimeError, ValueError, TypeError, OSError) as error:
-        raise DataMissingError(_mnist_message(root, list(MNIST_FILES),
-                                              f"the files there cannot be read: {_first_line(error)}")) from error
+    return _load(datasets.MNIST, root, _mnist_raw(root), MNIST_FILES, _mnist_message, train, download,
+                 (RuntimeError, ValueError, TypeError, OSError))
 
 
 def mnist_tensors(train: bool = True, root=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,28 +189,10 @@ def load_cifar10(train: bool = True, root=None, download: bool = True):
     ``root``: the folder holding ``cifar-10-batches-py/`` (default :func:`data_root`).
     Raises :class:`DataMissingError` when the files are missing and cannot be downloaded.
     """
-    from torchvision import transforms
-
-    dataset_class = _cifar10_class()
     root = Path(root) if root is not None else data_root()
-    missing = _missing(root / CIFAR10_FOLDER, CIFAR10_FILES)
-    if missing:
-        if not download:
-            raise DataMissingError(_cifar10_message(root, missing, "download=False"))
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            print(f"Downloading into {root} (this needs internet access) ...")
-            with _short_network_timeout():
-                dataset_class(str(root), train=train, download=True)
-        except Exception as error:
-            missing = _missing(root / CIFAR10_FOLDER, CIFAR10_FILES)
-            raise DataMissingError(_cifar10_message(root, missing, f"the download failed: {_first_line(error)}")) \
-                from error
-    try:
-        return dataset_class(str(root), train=train, download=False, transform=transforms.ToTensor())
-    except Exception as error:  # a truncated pickle raises almost anything
-        raise DataMissingError(_cifar10_message(root, list(CIFAR10_FILES),
-                                                f"the files there cannot be read: {_first_line(error)}")) from error
+    # A truncated pickle raises almost anything: every error of reading counts as unreadable files.
+    return _load(_cifar10_class(), root, root / CIFAR10_FOLDER, CIFAR10_FILES, _cifar10_message, train, download,
+                 (Exception,))
 
 
 def cifar10_tensors(train: bool = True, root=None) -> tuple[torch.Tensor, torch.Tensor]:

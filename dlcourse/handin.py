@@ -24,6 +24,10 @@ What it does, in order:
    saved and their PDFs.
 
 The student's notebooks are only read, never written.
+
+This module is longer than most (about 550 lines) because it is one
+command's whole flow, read top to bottom in the order above; the PDF
+engine it uses is :mod:`dlcourse.pdf`.
 """
 
 from __future__ import annotations
@@ -518,30 +522,19 @@ def _write_zip(zip_path: Path, stem: str, originals: dict[str, bytes], pdfs: dic
     os.replace(tmp, zip_path)
 
 
-def handin(
-    assignment: str = ".",
-    names: str | None = None,
-    *,
-    course_root: Path | str | None = None,
-    out_dir: Path | str | None = None,
-    run_tests: bool = True,
-    make_pdf: bool = True,
-    pdf_outputs: str = "saved",
-    allow_browser_download: bool = False,
-) -> Path:
+def handin(assignment: str = ".", names: str | None = None, **options) -> Path:
     """Checks, tests, prints to PDF and zips ``assignment``; returns the zip's path.
 
     ``names`` ("Ada Lovelace, Alan Turing") must agree with the notebooks'
-    names cells; it may be left out when they are filled. ``course_root``
-    defaults to the folder with ``nbgrader_config.py`` above the current one,
-    ``out_dir`` to ``<course_root>/handin``. Raises :class:`HandinError` when
-    the hand-in is refused (e.g. an empty names cell). Failing public tests
-    only warn. Without a PDF engine the zip holds the notebooks only and the
-    message says what to install.
+    names cells; it may be left out when they are filled. ``options`` are
+    :func:`handin_report`'s: ``course_root`` defaults to the folder with
+    ``nbgrader_config.py`` above the current one, ``out_dir`` to
+    ``<course_root>/handin``. Raises :class:`HandinError` when the hand-in is
+    refused (e.g. an empty names cell). Failing public tests only warn.
+    Without a PDF engine the zip holds the notebooks only and the message
+    says what to install.
     """
-    return handin_report(assignment, names, course_root=course_root, out_dir=out_dir,
-                         run_tests=run_tests, make_pdf=make_pdf, pdf_outputs=pdf_outputs,
-                         allow_browser_download=allow_browser_download).zip_path
+    return handin_report(assignment, names, **options).zip_path
 
 
 # --------------------------------------------------------------------------

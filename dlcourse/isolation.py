@@ -15,6 +15,10 @@ directory both sides see, since the sandbox has its own loopback.
 ``python -m dlcourse.isolation limit ... -- CMD`` is the small launcher that
 joins the cgroup, sets the rlimits and runs ``CMD`` until it ends or the
 grader dies.
+
+The sandbox, its cgroups and its launcher are one security boundary,
+kept in one file (about 400 lines) so that a reviewer reads every
+isolation property in one place (see ``docs/threat-model.md``).
 """
 
 from __future__ import annotations

@@ -19,6 +19,11 @@ the PDF is still written and :class:`PdfResult` says the math is not typeset.
 
 When no Chromium is available, LaTeX (``xelatex``) is used if it is
 installed; otherwise :class:`PdfEngineMissing` says what to install.
+
+It is one engine with its offline plumbing (browser, MathJax, request
+routing, waiting for typesetting, the LaTeX fallback); kept in one file of
+about 500 lines so that everything that can make a PDF differ is read in
+one place.
 """
 
 from __future__ import annotations

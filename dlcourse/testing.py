@@ -15,6 +15,11 @@ works on the notebook's own namespace. Under ``dlcourse grade`` the test cells
 run in a separate, clean process and every request goes to the student's
 kernel: the student's code can compute wrong answers, but it cannot change
 how they are compared.
+
+This module is the whole API of a test cell (handles, comparisons with
+helpful messages, forbidden-shortcut checks, random draws), in one file of
+about 370 lines because notebooks import it by this one name; the
+transport behind ``student`` is :mod:`dlcourse.bridge`.
 """
 
 from __future__ import annotations
