@@ -10,10 +10,13 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .course import CourseLayout
-from .grading.results import SubmissionResult
 from .release import generate_release, with_tools_on_path
+
+if TYPE_CHECKING:  # grading records through this module; it must not import grading back
+    from .grading.results import SubmissionResult
 
 
 def open_gradebook(layout: CourseLayout):

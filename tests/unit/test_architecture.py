@@ -1,0 +1,99 @@
+"""The layering of dlcourse/ that docs/architecture.md describes: no import cycles, students' side apart."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "dlcourse"
+
+#: What a student's kit holds; none of it may reach the grader's masters-only paths.
+STUDENT_SIDE = {"dlcourse.testing", "dlcourse.bridge.agent", "dlcourse.bridge.wire", "dlcourse.bridge.backends",
+                "dlcourse.data", "dlcourse.handin", "dlcourse.pdf", "dlcourse.lab", "dlcourse.notebook",
+                "dlcourse.course", "dlcourse.kernel"}
+GRADER_ONLY = {"dlcourse.grading", "dlcourse.gradebook", "dlcourse.release", "dlcourse.feedback", "dlcourse.demo",
+               "dlcourse.cli", "dlcourse.isolation"}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def _is_type_checking_block(node) -> bool:
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """Every dlcourse module ``name`` imports (also inside functions), with the packages Python imports first."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    tree = ast.parse(path.read_text())
+    skipped = {id(n) for block in ast.walk(tree) if _is_type_checking_block(block) for n in ast.walk(block)}
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        targets = []
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            targets = [f"{module}.{alias.name}" if f"{module}.{alias.name}" in known else module
+                       for alias in node.names]
+        elif isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        for target in targets:
+            while target.startswith("dlcourse"):
+                # Importing a.b.c imports package a.b first, unless a.b is this module's own package.
+                if target in known and target != name and not name.startswith(target + "."):
+                    found.add(target)
+                target = target.rpartition(".")[0]
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: imports_of(name, path, set(known)) - {"dlcourse"} for name, path in known.items()}
+
+
+def test_no_module_imports_another_in_a_circle():
+    graph = import_graph()
+    cycles = []
+
+    def visit(node, trail):
+        for nxt in sorted(graph.get(node, ())):
+            if nxt in trail:
+                cycles.append(" -> ".join(trail[trail.index(nxt):] + [nxt]))
+            elif nxt not in done:
+                visit(nxt, trail + [nxt])
+        done.add(node)
+
+    done: set[str] = set()
+    for start in sorted(graph):
+        if start not in done:
+            visit(start, [start])
+    assert not cycles, "import cycles:\n" + "\n".join(sorted(set(cycles)))
+
+
+def test_the_students_side_never_imports_the_graders():
+    graph = import_graph()
+    assert STUDENT_SIDE <= set(graph), STUDENT_SIDE - set(graph)
+    for name in sorted(STUDENT_SIDE):
+        reached, todo = set(), [name]
+        while todo:
+            for nxt in graph[todo.pop()]:
+                if nxt not in reached:
+                    reached.add(nxt)
+                    todo.append(nxt)
+        bad = {m for m in reached if any(m == g or m.startswith(g + ".") for g in GRADER_ONLY)}
+        assert not bad, f"{name} reaches grader-only modules {sorted(bad)}"
+
+
+def test_the_import_graph_sees_relative_and_lazy_imports():
+    graph = import_graph()
+    assert "dlcourse.bridge.wire" in graph["dlcourse.bridge.agent"]  # from . import wire
+    assert "dlcourse.gradebook" in graph["dlcourse.grading"]  # imported inside grade_and_report
+    assert "dlcourse.grading.results" not in graph["dlcourse.gradebook"]  # only under TYPE_CHECKING
