@@ -1,17 +1,12 @@
 """A1 (reverse-mode autodiff): the master's reference solutions against the curriculum's truth numbers and
-torch's autograd. The notebook's structure, release and grading-mode run: test_masters.py."""
+torch's autograd (``solutions``: the master's reference namespace, from conftest.py). The notebook's
+structure, release and grading-mode run: test_masters.py."""
 
 from __future__ import annotations
 
 import math
 
-import pytest
 import torch
-
-
-@pytest.fixture(scope="module")
-def solutions(reference):
-    return reference("a1_autodiff")
 
 
 # --------------------------------------------------------------------------

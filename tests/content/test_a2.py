@@ -1,15 +1,10 @@
 """A2 (optimisers): the master's reference solutions against the curriculum's truth numbers and torch.optim.
-The notebook's structure, release and grading-mode run: test_masters.py."""
+``solutions`` is the master's reference namespace (conftest.py). The notebook's structure, release and
+grading-mode run: test_masters.py."""
 
 from __future__ import annotations
 
-import pytest
 import torch
-
-
-@pytest.fixture(scope="module")
-def solutions(reference):
-    return reference("a2_optimisers")
 
 
 def _bowl(params, targets):

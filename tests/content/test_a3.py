@@ -1,7 +1,8 @@
 """A3 (layers; MLP on MNIST): the masters' reference solutions against the curriculum's truth numbers, an
 end-to-end training run on real images through dlcourse.data, and what only A3's masters must say (layers
 from elementary operations, a training cell that shrinks while grading). The rest of the notebooks'
-structure, the releases and the grading-mode runs: test_masters.py."""
+structure, the releases and the grading-mode runs: test_masters.py. ``layers`` and ``mnist`` are the
+masters' reference namespaces (conftest.py)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,6 @@ from dlcourse.testing import forbidden_names_in
 from helpers import SOURCE
 
 MASTERS = SOURCE / "a3_layers"
-
-
-@pytest.fixture(scope="module")
-def layers(reference):
-    return reference("a3_layers")
-
-
-@pytest.fixture(scope="module")
-def mnist(reference):
-    return reference("a3_mnist")
 
 
 def _read(path):

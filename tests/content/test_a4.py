@@ -1,14 +1,14 @@
 """A4 (convolutional networks): the masters' reference solutions against the curriculum's truth numbers and
 torch / torchvision, and what only A4's masters must say (Conv2d from elementary operations, training cells
 as the curriculum sets them). The rest of the notebooks' structure, the mutant module, the releases and the
-grading-mode runs on small stand-in CIFAR-10 files: test_masters.py."""
+grading-mode runs on small stand-in CIFAR-10 files: test_masters.py. ``convnets`` and ``vgg_cifar`` are
+the masters' reference namespaces (conftest.py)."""
 
 from __future__ import annotations
 
 import math
 
 import nbformat
-import pytest
 import torch
 
 from dlcourse.grading import nbgrader_meta
@@ -19,16 +19,6 @@ MASTERS = SOURCE / "a4_convnets"
 VGG16_LAYERS = [(3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (2, 2)] + [(3, 1)] * 3 + [(2, 2)] \
     + ([(3, 1)] * 3 + [(2, 2)]) * 2
 VGG16_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
-
-
-@pytest.fixture(scope="module")
-def convnets(reference):
-    return reference("a4_convnets")
-
-
-@pytest.fixture(scope="module")
-def vgg_cifar(reference):
-    return reference("a4_vgg_cifar")
 
 
 def _read(path):

@@ -1,6 +1,7 @@
 """A5 (recurrent networks and attention): the master's reference solutions against torch's own layers, the
 mutants' reference code against the master's, and the recurrent test cell's ban on torch's recurrent layers.
-The rest of the notebook's structure, the release and the grading-mode run: test_masters.py."""
+``solutions`` is the master's reference namespace (conftest.py). The rest of the notebook's structure, the
+release and the grading-mode run: test_masters.py."""
 
 from __future__ import annotations
 
@@ -19,11 +20,6 @@ MASTER = SOURCE / "a5_rnn_attention" / "a5_rnn_attention.ipynb"
 @pytest.fixture(scope="module")
 def master():
     return nbformat.read(str(MASTER), as_version=4)
-
-
-@pytest.fixture(scope="module")
-def solutions(reference):
-    return reference("a5_rnn_attention")
 
 
 # --------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """A6 (autoencoders): the master's reference solutions against independent formulas, a short training run on
 real images through dlcourse.data, the mutants' reference code against the master's, and what only A6's master
 must say (a training cell that shrinks while grading, the GAN rubric). The rest of the notebook's structure,
-the release and the grading-mode run: test_masters.py."""
+the release and the grading-mode run: test_masters.py. ``solutions`` is the master's reference namespace
+(conftest.py)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,6 @@ MASTER = SOURCE / "a6_autoencoders" / "a6_autoencoders.ipynb"
 @pytest.fixture(scope="module")
 def master():
     return nbformat.read(str(MASTER), as_version=4)
-
-
-@pytest.fixture(scope="module")
-def solutions(reference):
-    return reference("a6_autoencoders")
 
 
 def _mlp_parameters(sizes) -> int:
