@@ -248,15 +248,16 @@ def _leaks(master, release) -> list[str]:
     release_lines = {line.strip() for line in text.splitlines()}
     public_lines = {line.strip() for c in master.cells for line in
                     c.source.split("### BEGIN SOLUTION")[0].split("### BEGIN HIDDEN TESTS")[0].splitlines()}
-    released = {nbgrader_meta(c).get("grade_id"): c.source for c in release.cells}
+    released = {nbgrader_meta(c)["grade_id"]: c.source for c in release.cells if nbgrader_meta(c).get("grade_id")}
     leaks = []
     for cell in master.cells:
         grade_id = nbgrader_meta(cell).get("grade_id")
+        own_release = released.get(grade_id, "") if grade_id else ""
         for kind, (begin, end) in REGIONS.items():
             outside = cell.source.split(begin)[0]
             for line in _secret_lines(cell.source, begin, end):
                 if (line in text and line not in provided) or (line in release_lines and line not in public_lines) \
-                        or (line in released.get(grade_id, "") and line not in outside):
+                        or (line in own_release and line not in outside):
                     leaks.append(f"{kind} line of {grade_id} in the release: {line!r}")
     return leaks
 
