@@ -1,6 +1,6 @@
 """A7 (concepts): the reading questions' keys stay in the master (answer and hidden regions only), every
-question is well formed, the fitting experiment shows under- and overfitting, the written answers carry
-rubrics, and the master executes cleanly as the grader would."""
+question is well formed, and the fitting experiment shows under- and overfitting. The written answers'
+rubrics, the rest of the release and the grading-mode run: test_masters.py."""
 
 from __future__ import annotations
 
@@ -8,22 +8,16 @@ import contextlib
 import io
 import os
 import re
-import time
-from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-MASTER = ROOT / "source" / "a7_concepts" / "a7_concepts.ipynb"
-RELEASE = ROOT / "release" / "a7_concepts" / "a7_concepts.ipynb"
+from dlcourse.grading import nbgrader_meta as _meta
+from helpers import RELEASE, SOURCE
+
+MASTER = SOURCE / "a7_concepts" / "a7_concepts.ipynb"
+RELEASE_NOTEBOOK = RELEASE / "a7_concepts" / "a7_concepts.ipynb"
 PAPERS = ["recht", "greff", "wightman", "ulyanov", "brendel", "wu", "picard", "vaswani", "zhu"]
-WRITTEN = {"fitting_written", "reproducibility_written", "troubling_trends_written", "scaling_down_written",
-           "perceiver_io_written", "gan_segmentation_written"}
-
-
-def _meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
 
 
 def _cells(notebook) -> dict:
@@ -32,12 +26,12 @@ def _cells(notebook) -> dict:
 
 @pytest.fixture(scope="module")
 def master():
-    return nbformat.read(MASTER, as_version=4)
+    return nbformat.read(str(MASTER), as_version=4)
 
 
 @pytest.fixture(scope="module")
 def release():
-    return nbformat.read(RELEASE, as_version=4)
+    return nbformat.read(str(RELEASE_NOTEBOOK), as_version=4)
 
 
 def _key(cells, paper) -> str:
@@ -103,32 +97,6 @@ def test_release_holds_no_key(release):
         assert not re.search(rf"answer_{paper}\s*=", answer.replace(f"# Set answer_{paper} to", "")), answer
         test = cells[f"test_reading_{paper}"].source
         assert "HIDDEN" not in test and "==" not in test
-    text = "\n".join(c.source for c in release.cells)
-    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN" not in text and "Half a point" not in text
-
-
-def test_mutants_cover_every_question():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("a7_mutants", ROOT / "tests" / "mutants" / "a7.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for paper in PAPERS:
-        assert sum(m[0] == f"reading_{paper}" for m in module.MUTANTS) >= 3
-        assert sum(a[0] == f"reading_{paper}" for a in module.ALTERNATIVES) >= 1
-
-
-# --------------------------------------------------------------------------
-# Written answers
-
-
-def test_written_answers_have_rubrics_and_points(master):
-    written = [c for c in master.cells if c.cell_type == "markdown" and _meta(c).get("grade")]
-    assert {_meta(c)["grade_id"] for c in written} == WRITTEN
-    for cell in written:
-        assert _meta(cell)["solution"] and _meta(cell)["points"] > 0
-        rubric = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
-        assert "point" in rubric and len(rubric) > 300
 
 
 # --------------------------------------------------------------------------
@@ -165,26 +133,3 @@ def test_experiment_shows_underfitting_and_overfitting(master):
     assert big_train < 0.01 and big_val > 5 * big_train and big_val > 1.3 * big_best
     # a good fit in between
     assert small_val < 0.2 and small_val - small_train < big_val - big_train
-
-
-@pytest.mark.slow
-def test_master_executes_cleanly_and_fast_in_grading_mode():
-    from nbclient import NotebookClient
-
-    notebook = nbformat.read(MASTER, as_version=4)
-    env = dict(os.environ, NBGRADER_EXECUTION="autograde", PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        started = time.monotonic()
-        NotebookClient(notebook, timeout=120, kernel_name="python3",
-                       resources={"metadata": {"path": str(MASTER.parent)}}).execute()
-        seconds = time.monotonic() - started
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            assert output.output_type != "error", f"{_meta(cell).get('grade_id')}: {output.get('evalue')}"
-            assert not (output.output_type == "stream" and output.name == "stderr"), _meta(cell).get("grade_id")
-    print("timing (not asserted: machines are noisy):", f"the master took {seconds:.0f} s")
