@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse.grading import nbgrader_meta
+from dlcourse.notebook import nbgrader_meta
 from helpers import RELEASE, ROOT, SOURCE, mutant_modules
 
 MASTERS = sorted(SOURCE.glob("*/*.ipynb"))
