@@ -25,6 +25,13 @@ from dlcourse import wire
 SETTINGS = settings(max_examples=40, deadline=None, database=None)
 
 
+def label(value) -> str:
+    """A short test id for a parametrised value."""
+    if isinstance(value, torch.Tensor):
+        return f"tensor{tuple(value.shape)}-{str(value.dtype).removeprefix('torch.')}"
+    return repr(value)[:40]
+
+
 class Handles:
     """A ``make_handle`` that records what it was asked to name."""
 
@@ -112,7 +119,8 @@ class TensorSubclass(torch.Tensor):
 # to_data: builtins
 
 
-@pytest.mark.parametrize("value", [None, True, False, 0, -7, 2**80, 2.5, float("inf"), 1 + 2j, "", "text", b"\x00b"])
+@pytest.mark.parametrize("value", [None, True, False, 0, -7, 2**80, 2.5, float("inf"), 1 + 2j, "", "text", b"\x00b"],
+                         ids=label)
 def test_to_data_returns_exact_builtin_values_themselves(value):
     handles = Handles()
     assert wire.to_data(value, handles) is value
@@ -146,7 +154,7 @@ def test_to_data_turns_a_container_holding_a_builtin_subclass_into_one_with_a_ha
 
 
 @pytest.mark.parametrize("value", [{(1, 2): 3}, {1.5: 2}, {True: 1}, {None: 1}, {AlwaysEqualStr("k"): 1},
-                                   {AlwaysEqualInt(1): 1}, {"ok": 1, b"bytes": 2}])
+                                   {AlwaysEqualInt(1): 1}, {"ok": 1, b"bytes": 2}], ids=label)
 def test_to_data_turns_a_dict_with_keys_other_than_exact_str_or_int_into_a_handle(value):
     handles = Handles()
     assert wire.to_data(value, handles) == {wire.HANDLE_KEY: 1}
@@ -212,7 +220,7 @@ def test_to_data_strips_tensor_subclasses_to_a_plain_tensor(make):
 
 @pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
                                    torch.float16, torch.bfloat16, torch.float32, torch.float64,
-                                   torch.complex64, torch.complex128])
+                                   torch.complex64, torch.complex128], ids=str)
 def test_to_data_keeps_integer_bool_floating_and_complex_tensors_with_their_dtype(dtype):
     tensor = torch.tensor([0, 1, 1], dtype=dtype)
     data = wire.to_data(tensor, Handles())
@@ -225,7 +233,7 @@ def test_to_data_keeps_float8_tensors_as_floating_point():
     assert data.dtype == torch.float8_e4m3fn and torch.equal(data.float(), torch.tensor([0.0, 1.0]))
 
 
-@pytest.mark.parametrize("dtype", [torch.uint16, torch.uint32, torch.uint64])
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.uint32, torch.uint64], ids=str)
 def test_to_data_turns_tensors_of_unusual_unsigned_dtypes_into_handles(dtype):
     tensor = torch.zeros(2, dtype=dtype)
     handles = Handles()
@@ -427,7 +435,7 @@ def test_loads_reads_the_legacy_torch_save_format_when_it_holds_plain_data():
 @pytest.mark.parametrize(("value", "expected"), [
     ({wire.HANDLE_KEY: 1}, True), ({wire.HANDLE_KEY: 1, "x": 2}, False), ({"x": 1}, False), ({}, False),
     ([wire.HANDLE_KEY], False), (wire.HANDLE_KEY, False), (None, False),
-])
+], ids=label)
 def test_is_handle_recognises_only_a_dict_with_the_handle_key_alone(value, expected):
     assert wire.is_handle(value) is expected
 
@@ -450,6 +458,6 @@ def test_is_handle_recognises_only_a_dict_with_the_handle_key_alone(value, expec
     (None, "an object of type NoneType"),
     ("text", "an object of type str"),
     (AlwaysEqual(), "an object of type AlwaysEqual"),
-])
+], ids=label)
 def test_describe_says_type_and_shape_in_words_a_student_reads(value, text):
     assert wire.describe(value) == text
