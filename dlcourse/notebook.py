@@ -29,6 +29,8 @@ from pathlib import Path
 import nbformat
 
 _SOLUTION_LINE = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+#: IPython's ``name = !command`` and ``name = %magic``.
+_MAGIC_ASSIGNMENT = re.compile(r"^(\s*[A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*\s*=\s*)[!%]")
 
 
 def nbgrader_meta(cell) -> dict:
@@ -85,7 +87,8 @@ def strip_magics(source: str) -> str:
     """Python source with IPython's line magics and shell escapes made inert.
 
     A line that starts a statement with ``%`` or ``!`` (``%matplotlib inline``,
-    ``%%time``, ``!pip install``) becomes ``pass`` at the same indentation, so
+    ``%%time``, ``!pip install``) becomes ``pass`` at the same indentation
+    (and ``files = !ls`` becomes ``files = None``), so
     the source still parses (also where the magic is a block's only statement)
     and keeps its line numbers. A line inside brackets that merely begins
     with ``%`` (the modulo operator of a continued expression) is left alone,
@@ -96,8 +99,11 @@ def strip_magics(source: str) -> str:
     out = []
     for number, line in enumerate(lines, start=1):
         stripped = line.lstrip()
-        if stripped.startswith(("%", "!")) and (starts is None or number in starts):
+        starts_statement = starts is None or number in starts
+        if stripped.startswith(("%", "!")) and starts_statement:
             line = line[:len(line) - len(stripped)] + "pass"
+        elif starts_statement and _MAGIC_ASSIGNMENT.match(line):
+            line = _MAGIC_ASSIGNMENT.match(line).group(1) + "None"  # files = !ls
         out.append(line)
     return "\n".join(out)
 

@@ -228,7 +228,8 @@ def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6, na
         )
     if expected_t.numel() == 0:
         return
-    if not torch.isfinite(actual_t).all() and torch.isfinite(expected_t).all():
+    # NaN or infinity where the expected entry is finite, or NaN where it is not NaN (NaN compares as no error)
+    if ((~torch.isfinite(actual_t) & torch.isfinite(expected_t)) | (actual_t.isnan() & ~expected_t.isnan())).any():
         raise AssertionError(f"{name} contains NaN or infinity. {hint}".strip())
     difference = (actual_t - expected_t).abs()
     bound = atol + rtol * expected_t.abs()
@@ -308,15 +309,18 @@ def forbidden_names_in(source: str, forbidden: Iterable[str]) -> list[str]:
         elif isinstance(node, ast.Name) and node.id in forbidden:
             found.add(node.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            module = node.module.split(".") if isinstance(node, ast.ImportFrom) and node.module else []
             for alias in node.names:
-                for part in (alias.name.split(".") + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])):
+                for part in alias.name.split(".") + module:
                     if part in forbidden:
                         found.add(part)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             computed_getattr = node.func.id == "getattr" and not (
                 len(node.args) > 1 and isinstance(node.args[1], ast.Constant))
-            if computed_getattr or node.func.id in ("__import__", "eval", "exec"):
+            if computed_getattr or node.func.id in ("__import__", "eval", "exec", "import_module"):
                 found.add(f"{node.func.id}(...)")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "import_module":
+            found.add("import_module(...)")  # importlib.import_module("torch.nn.functional") hides the import
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in forbidden:
             found.add(node.value)
     return sorted(found)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 import numbers
+import sys
 
 import torch
 
@@ -32,6 +33,9 @@ def to_data(obj, make_handle):
     Tensors are detached, moved to the CPU and stripped of any subclass.
     NumPy arrays become tensors and NumPy scalars Python numbers.
     """
+    numpy_scalar = _from_numpy(obj) if _is_numpy_scalar(obj) else _NOT_NUMPY
+    if numpy_scalar is not _NOT_NUMPY:  # before the builtins: np.float64 subclasses float
+        return numpy_scalar
     if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
         # Exact builtin types only: an int subclass may override __eq__.
         if type(obj) in (bool, int, float, complex, str, bytes) or obj is None:
@@ -60,6 +64,11 @@ def to_data(obj, make_handle):
 
 _PLAIN_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 _NOT_NUMPY = object()
+
+
+def _is_numpy_scalar(obj) -> bool:
+    numpy = sys.modules.get("numpy")  # numpy comes with torch; if nothing imported it, obj is no numpy scalar
+    return numpy is not None and isinstance(obj, numpy.generic)
 
 
 def _from_numpy(obj):

@@ -17,8 +17,8 @@ import sys
 import pytest
 import torch
 
-from dlcourse import agent
-from dlcourse import wire
+from dlcourse.bridge import agent
+from dlcourse.bridge import wire
 
 
 @pytest.fixture
@@ -145,14 +145,6 @@ def test_operator_resolves_handles_and_applies_the_students_dunder(notebook):
     assert serve(op="operator", name="add", args=[handle("adds"), 1])["value"] == ("added", 1)
     matmul = serve(op="operator", name="matmul", args=[torch.eye(2), torch.ones(2)])
     assert torch.equal(matmul["value"], torch.ones(2))
-
-
-def test_release_forgets_the_named_handles(notebook):
-    notebook(STUDENT_CELL)
-    box = handle("box")
-    assert serve(op="release", keys=[box[wire.HANDLE_KEY], 10**9]) == {"ok": True, "value": None}
-    reply = serve(op="getattr", target=box, name="value")
-    assert reply["ok"] is False and reply["error_type"] == "KeyError"
 
 
 def test_an_unknown_request_is_an_error_reply():
@@ -302,5 +294,5 @@ def test_serve_b64_displays_the_base64_reply_under_the_agents_mime_type(monkeypa
     monkeypatch.setattr(IPython.display, "display", lambda data, raw=False: shown.append((data, raw)))
     agent.serve_b64(base64.b64encode(wire.dumps({"op": "operator", "name": "add", "args": [1, 2]})).decode())
     [(data, raw)] = shown
-    assert raw is True and list(data) == [agent.MIME_TYPE]
-    assert wire.loads(base64.b64decode(data[agent.MIME_TYPE])) == {"ok": True, "value": 3}
+    assert raw is True and list(data) == [wire.REPLY_MIME_TYPE]
+    assert wire.loads(base64.b64decode(data[wire.REPLY_MIME_TYPE])) == {"ok": True, "value": 3}

@@ -50,6 +50,8 @@ def test_solution_source_drops_the_markers_only():
     ("y = (a\n     % b)", "y = (a\n     % b)"),  # the modulo operator of a continued expression stays
     ('s = """\n%not a magic\n"""', 's = """\n%not a magic\n"""'),
     ("x = 7 \\\n  % 2", "x = 7 \\\n  % 2"),
+    ("files = !ls\nn = %who_ls", "files = None\nn = None"),
+    ("x = 7 % 2", "x = 7 % 2"),
 ])
 def test_strip_magics_makes_magics_inert_and_keeps_everything_else(source, expected):
     stripped = strip_magics(source)
