@@ -22,7 +22,7 @@ def course_data(tmp_path_factory):
     if os.environ.get("DLCOURSE_TEST_DATA"):
         os.environ["DLCOURSE_DATA"] = os.environ["DLCOURSE_TEST_DATA"]
         return Path(os.environ["DLCOURSE_DATA"])
-    from datasets import prepare_mnist_from_fashion, write_cifar10
+    from stand_in_data import prepare_mnist_from_fashion, write_cifar10
 
     root = tmp_path_factory.mktemp("data")
     prepare_mnist_from_fashion(root)

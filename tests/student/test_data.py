@@ -13,7 +13,7 @@ import torchvision
 
 import dlcourse
 from dlcourse import data
-from tests.datasets import CIFAR10_LABEL_NAMES, prepare_mnist_from_fashion, write_cifar10
+from stand_in_data import CIFAR10_LABEL_NAMES, prepare_mnist_from_fashion, write_cifar10
 
 
 @pytest.fixture(scope="module")

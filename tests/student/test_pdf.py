@@ -24,7 +24,7 @@ from dlcourse import pdf
 from dlcourse import authoring
 from dlcourse.authoring import answer, code, md
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "test-output" / "pdf"
 
 # TeX commands and the characters MathJax typesets for them.

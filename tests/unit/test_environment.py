@@ -15,7 +15,7 @@ try:
 except ImportError:  # Python 3.10
     tomllib = None
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # conda-forge names of packages whose PyPI name differs (used if a package is
 # ever moved from the pip section to conda's own list).

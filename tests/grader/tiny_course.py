@@ -25,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 if str(REPOSITORY) not in sys.path:
     sys.path.insert(0, str(REPOSITORY))
 ASSIGNMENT = "tiny"
