@@ -4,7 +4,7 @@ The course promises at most 90 s per notebook on 2 CPU cores. This prints
 the grading time of every master notebook's reference solution, run one at
 a time by the real engine in its sandbox. Needs data in $DLCOURSE_DATA for
 the training notebooks (the tests' stand-ins are made with
-`tests/datasets.py`). Run: `.venv/bin/python bench/notebook_times.py`.
+`tests/stand_in_data.py`). Run: `.venv/bin/python bench/notebook_times.py`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dlcourse.grading import GradingOptions, grade_notebook  # noqa: E402
 
 def main() -> int:
     if "DLCOURSE_DATA" not in os.environ:
-        from datasets import prepare_mnist_from_fashion, write_cifar10
+        from stand_in_data import prepare_mnist_from_fashion, write_cifar10
 
         root = Path(tempfile.mkdtemp(prefix="dlcourse-data-"))
         prepare_mnist_from_fashion(root)

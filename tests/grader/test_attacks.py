@@ -283,11 +283,10 @@ def test_cheaters_gain_no_point(attacked, student):
 
 def test_the_attacks_did_run(attacked):
     """Otherwise a zero would prove nothing."""
-    course = attacked["course"]
-    assert "patched" in course.graded_text("patch_libs")
-    assert "forged" in course.graded_text("forge_reply")
-    assert "forged pickles" in course.graded_text("forge_pickle")
-    assert "could not edit the tests" in course.graded_text("editor")
+    assert not attacked["course"].missing_texts({"printed": [
+        ("patch_libs", "patched"), ("forge_reply", "forged"), ("forge_pickle", "forged pickles"),
+        ("editor", "could not edit the tests"),
+    ]})
 
 
 def test_a_forged_pickle_never_runs_in_the_grader(attacked):

@@ -15,7 +15,7 @@ try:
 except ImportError:  # Python 3.10
     tomllib = None
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # conda-forge names of packages whose PyPI name differs (used if a package is
 # ever moved from the pip section to conda's own list).
@@ -124,7 +124,7 @@ def test_installed_direct_dependencies_are_the_locked_versions(lock):
     assert not wrong, f"run scripts/setup.sh; {wrong} (python: {sys.executable})"
 
 
-def test_setup_installs_what_the_handin_pdf_needs():
+def test_setup_lists_the_debian_packages_the_handin_pdf_needs():
     text = (ROOT / "scripts" / "setup.sh").read_text()
     packages = re.search(r"DEBIAN_PACKAGES=\(([^)]*)\)", text).group(1).split()
     for package in ("chromium", "libjs-mathjax", "poppler-utils"):

@@ -3,9 +3,9 @@
 One `dlcourse grade` run (2 workers, cell limit 15 s, 1 GiB) over a tiny
 course: broken files, a missing or renamed notebook, mangled cells, an
 infinite loop, a loop that ignores interrupts, a memory hog, a kernel that
-exits or segfaults, sys.exit, an output flood and a bounded fork. Each ends
-with the status and points asserted here, in a bounded time, and the honest
-student graded beside them gets full marks.
+exits or segfaults, sys.exit, an output flood and a fork bomb. Each ends
+with the status and points asserted here (the run in under 600 s, an endless
+loop in under 90 s), and the honest student graded beside them gets full marks.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def test_every_student_has_a_row(graded):
     assert set(graded["course"].grades()) == set(EXPECTED)
 
 
-def test_the_run_is_bounded_in_time(graded):
+def test_the_run_takes_under_600_s_and_each_endless_loop_under_90_s(graded):
     assert graded["run"].seconds < 600, f"grading took {graded['run'].seconds:.0f} s"
     for student in ("infinite_loop", "stubborn_loop"):
         seconds = graded["course"].result(student)["seconds"]
@@ -149,14 +149,12 @@ def test_submitted_is_never_modified(graded):
 
 
 def test_feedback_says_why(graded):
-    course = graded["course"]
-    assert "could not be read" in course.feedback_html("invalid_json")
-    assert "notebook missing" in course.feedback_html("missing")
-    assert "time limit" in course.feedback_html("infinite_loop")
-    assert "stopped by the grader after 15 s" in course.graded_text("infinite_loop")
-    assert "out of memory" in course.feedback_html("memory_hog")
-    assert "crashed" in course.feedback_html("os_exit")
-    assert "another name" in course.feedback_html("renamed")
+    assert not graded["course"].missing_texts({
+        "feedback": [("invalid_json", "could not be read"), ("missing", "notebook missing"),
+                     ("infinite_loop", "time limit"), ("memory_hog", "out of memory"), ("os_exit", "crashed"),
+                     ("renamed", "another name")],
+        "printed": [("infinite_loop", "stopped by the grader after 15 s")],
+    })
 
 
 def test_tests_after_a_dead_kernel_are_marked_not_run(graded):
@@ -176,7 +174,9 @@ def test_a_flood_of_output_is_cut(graded):
     assert len(text) < 3 * OUTPUT_LIMIT_BYTES
 
 
-def test_the_fork_is_bounded(graded):
+def test_the_fork_finishes_and_a_pids_cgroup_holds_it_below_the_process_limit(graded):
+    """The forker prints how many children it made; where there is no pids cgroup (the rlimit fallback)
+    only that it finished is checked."""
     import re
 
     text = graded["course"].graded_text("fork")
@@ -190,6 +190,7 @@ def test_the_fork_is_bounded(graded):
 
 
 def test_a_memory_hog_never_got_its_memory(graded):
+    """Its ``print(hog.sum())`` never printed: the 3.6 GB tensor was never made whole."""
     text = graded["course"].graded_text("memory_hog")
     assert "tensor(" not in text  # the sum was never printed
 
@@ -228,7 +229,8 @@ def test_junk_files_are_refused_or_merged_never_crash(tmp_path, tmp_path_factory
 
 
 def test_the_notebook_time_limit_holds_when_each_cell_keeps_to_its_own(tmp_path, tmp_path_factory):
-    """Cells of 8 s each under a cell limit of 15 s, and a notebook limit of 20 s."""
+    """Cells of 8 s each under a cell limit of 15 s, and a notebook limit of 20 s: a timeout, no points,
+    and the run ends in under 120 s."""
     import time
 
     from dlcourse.grading import GradingOptions, grade_notebook

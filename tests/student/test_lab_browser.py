@@ -23,7 +23,7 @@ import pytest
 from dlcourse import authoring, handin, lab, pdf
 from dlcourse.authoring import answer, code, md
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "test-output" / "lab-browser"
 ASSIGNMENT = "a0_logistic"
 

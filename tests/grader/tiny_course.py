@@ -25,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 if str(REPOSITORY) not in sys.path:
     sys.path.insert(0, str(REPOSITORY))
 ASSIGNMENT = "tiny"
@@ -38,7 +38,7 @@ GOOD_CUBE = "def cube(x):\n    return x * x * x"
 WRONG_SQUARE = "def square(x):\n    return x + x"
 WRONG_CUBE = "def cube(x):\n    return x * x"
 
-#: Options of every `dlcourse grade` run of the tests: small, so the suite is fast.
+#: Options of every `dlcourse grade` run of the tests: small limits (a cell 15 s, a notebook 90 s, 1 GiB).
 GRADE_OPTIONS = ("--cell-timeout", "15", "--notebook-timeout", "90", "--memory-gb", "1")
 
 _SQUARE_TESTS = f"""
@@ -261,6 +261,16 @@ class TinyCourse:
 
     def feedback_html(self, student: str) -> str:
         return "\n".join(p.read_text() for p in sorted((self.root / "feedback" / student / ASSIGNMENT).glob("*.html")))
+
+    def missing_texts(self, expected: dict[str, list[tuple[str, str]]]) -> list[str]:
+        """What of ``expected`` is not there: ``{"printed" | "feedback": [(student, text), ...]}``.
+
+        "printed" looks in what the student's cells printed (:meth:`graded_text`), "feedback" in their
+        feedback pages (:meth:`feedback_html`). Returns one line per text not found; empty when all are.
+        """
+        sources = {"printed": self.graded_text, "feedback": self.feedback_html}
+        return [f"{where} of {student} lacks {text!r}" for where, pairs in expected.items()
+                for student, text in pairs if text not in sources[where](student)]
 
     def gradebook_scores(self) -> dict[str, float]:
         """Automatic score per student as nbgrader's gradebook holds it."""

@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 from dlcourse import authoring, handin, pdf
 from dlcourse.authoring import answer, code, md
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "test-output" / "handin"
 NAMES = "Ada Lovelace, Alan Turing"
 

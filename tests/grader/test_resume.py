@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import time
 
+from dlcourse.isolation import _descendants  # the grader's own walk of /proc: a pid and all below it
 from tiny_course import (ASSIGNMENT, GOOD_CUBE, GOOD_SQUARE, GRADE_OPTIONS, MAX_SCORE, WRONG_CUBE, WRONG_SQUARE,
                          dlcourse_env, python, template_course, tree_digest)
 
@@ -79,24 +80,6 @@ def _running(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
 
 
 def test_kill_and_resume_gives_the_grades_of_an_uninterrupted_run(tmp_path, tmp_path_factory):
