@@ -24,7 +24,7 @@ GOOD = {"square": GOOD_SQUARE, "cube": GOOD_CUBE}
 PATCH_LIBRARIES = """
 import builtins, math
 import numpy, torch
-import dlcourse.testing as testing, dlcourse.wire as wire
+import dlcourse.testing as testing, dlcourse.bridge.wire as wire
 torch.allclose = lambda *args, **kwargs: True
 torch.equal = lambda *args, **kwargs: True
 torch.isclose = lambda a, b, *args, **kwargs: torch.ones_like(a, dtype=torch.bool)
@@ -45,7 +45,7 @@ print("patched")
 """
 
 FORGE_REPLY = """
-import dlcourse.agent as agent, dlcourse.wire as wire
+import dlcourse.bridge.agent as agent, dlcourse.bridge.wire as wire
 agent.serve = lambda blob: wire.dumps({"ok": True, "value": 9.0})
 print("forged")
 """
@@ -53,7 +53,7 @@ print("forged")
 # A reply the grader must never unpickle: it would create a file in the grader's process.
 FORGE_PICKLE = """
 import base64, os, pickle
-import dlcourse.agent as agent
+import dlcourse.bridge.agent as agent, dlcourse.bridge.wire as wire
 from IPython.display import display
 
 class Exploit:
@@ -66,7 +66,7 @@ class Equal:
 
 def forged(request_b64):
     blob = pickle.dumps({{"ok": True, "value": [Exploit(), Equal()]}})
-    display({{agent.MIME_TYPE: base64.b64encode(blob).decode("ascii")}}, raw=True)
+    display({{wire.REPLY_MIME_TYPE: base64.b64encode(blob).decode("ascii")}}, raw=True)
 
 agent.serve_b64 = forged
 print("forged pickles")

@@ -167,7 +167,7 @@ def test_tests_after_a_dead_kernel_are_marked_not_run(graded):
 
 
 def test_a_flood_of_output_is_cut(graded):
-    from dlcourse.execution import OUTPUT_LIMIT_BYTES
+    from dlcourse.kernel import OUTPUT_LIMIT_BYTES
 
     text = graded["course"].graded_text("flood")
     assert "output cut by the grader" in text
@@ -213,7 +213,8 @@ JUNK = {
 @pytest.mark.parametrize("kind", sorted(JUNK))
 def test_junk_files_are_refused_or_merged_never_crash(tmp_path, tmp_path_factory, kind):
     """No kernel needed: reading and merging either refuse the file (invalid-notebook) or give cells."""
-    from dlcourse.grading import merge_with_master, read_notebook
+    from dlcourse.grading import merge_with_master
+    from dlcourse.notebook import read_notebook
 
     master = read_notebook(template_course(tmp_path_factory).master_path)
     path = tmp_path / "tiny.ipynb"
@@ -224,8 +225,8 @@ def test_junk_files_are_refused_or_merged_never_crash(tmp_path, tmp_path_factory
         assert "cannot be read" in str(error) or "no list of cells" in str(error)
         return
     cells = merge_with_master(master, notebook)
-    assert [c["grade_id"] for c in cells if c["role"] == "test"] == ["test_square", "test_cube"]
-    assert all(c["source"] == "" for c in cells if c["role"] == "answer")
+    assert [c.grade_id for c in cells if c.role == "test"] == ["test_square", "test_cube"]
+    assert all(c.source == "" for c in cells if c.role == "answer")
 
 
 def test_the_notebook_time_limit_holds_when_each_cell_keeps_to_its_own(tmp_path, tmp_path_factory):

@@ -15,8 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse.gradebook import generate_release
-from dlcourse.grading import CourseLayout, grade_notebook, nbgrader_meta
+from dlcourse.course import CourseLayout
+from dlcourse.grading import grade_notebook
+from dlcourse.notebook import nbgrader_meta
+from dlcourse.release import generate_release
 from helpers import (RELEASE, ROOT, SOURCE, answer_ids, assignments, master_notebooks, mutant_modules, options,
                      release_path, scratch_course, solution_notebook, item_test_ids, with_answer)
 

@@ -250,8 +250,10 @@ class TinyCourse:
     def graded_text(self, student: str) -> str:
         """Everything the student's cells printed (and their errors), as one string."""
         parts = []
+        folder = self.root / "autograded" / student / ASSIGNMENT
         for notebook in self.result(student)["notebooks"]:
-            for cell in (notebook.get("graded") or {}).get("cells", []):
+            graded = folder / f"{notebook['name']}.ipynb"  # the executed notebook, stored once beside the result
+            for cell in nbformat.read(str(graded), as_version=4).cells if graded.exists() else []:
                 for output in cell.get("outputs", []):
                     parts.append(output.get("text", "") if isinstance(output.get("text"), str)
                                  else "".join(output.get("text", [])))

@@ -1,6 +1,6 @@
 """Unit tests of the wire format: what may cross from the student's side to the tests.
 
-Kernel-free and fast: they call :mod:`dlcourse.wire` directly. The security
+Kernel-free and fast: they call :mod:`dlcourse.bridge.wire` directly. The security
 claims of the wire are the point here -- only exact builtin types and plain
 tensors come through as data, everything else becomes a handle, and ``loads``
 unpickles nothing but plain data, so a student cannot smuggle an object whose
