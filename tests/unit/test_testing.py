@@ -34,7 +34,9 @@ def label(value) -> str:
     """A short test id for a parametrised value."""
     if isinstance(value, torch.Tensor):
         return f"tensor{tuple(value.shape)}-{str(value.dtype).removeprefix('torch.')}"
-    return repr(value)[:40]
+    text = repr(value)
+    # No memory addresses in test ids: pytest-xdist's workers must collect the same ids.
+    return (f"<{type(value).__name__} object>" if " at 0x" in text else text)[:40]
 
 
 @pytest.fixture
