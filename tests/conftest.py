@@ -39,8 +39,8 @@ def pytest_sessionstart(session):
 
 
 def pytest_terminal_summary(terminalreporter):
-    from helpers import KILL_RATE_FILE
+    from helpers import KILL_RATE_FILE, kill_rate_summary
 
     if KILL_RATE_FILE.exists():
         terminalreporter.section("mutation kill rate per assignment")
-        terminalreporter.write(KILL_RATE_FILE.read_text())
+        terminalreporter.write(kill_rate_summary(KILL_RATE_FILE.read_text()))
