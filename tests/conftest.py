@@ -34,7 +34,8 @@ def course_data(tmp_path_factory):
 def pytest_sessionstart(session):
     from helpers import KILL_RATE_FILE
 
-    if KILL_RATE_FILE.exists():
+    # Only the controller starts a fresh file: pytest-xdist workers append to it, one line per item.
+    if KILL_RATE_FILE.exists() and not hasattr(session.config, "workerinput"):
         KILL_RATE_FILE.unlink()
 
 
