@@ -124,13 +124,14 @@ def course_data(tmp_path_factory):
 def pytest_sessionstart(session):
     from helpers import KILL_RATE_FILE
 
-    if KILL_RATE_FILE.exists():
+    # Only the controller starts a fresh file: pytest-xdist workers append to it, one line per item.
+    if KILL_RATE_FILE.exists() and not hasattr(session.config, "workerinput"):
         KILL_RATE_FILE.unlink()
 
 
 def pytest_terminal_summary(terminalreporter):
-    from helpers import KILL_RATE_FILE
+    from helpers import KILL_RATE_FILE, kill_rate_summary
 
     if KILL_RATE_FILE.exists():
         terminalreporter.section("mutation kill rate per assignment")
-        terminalreporter.write(KILL_RATE_FILE.read_text())
+        terminalreporter.write(kill_rate_summary(KILL_RATE_FILE.read_text()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 import shutil
+from collections import defaultdict
 from pathlib import Path
 
 import nbformat
@@ -91,3 +92,36 @@ def master_with_answer(assignment_prefix: str, answer_id: str) -> Path:
         if answer_id in answer_ids(master):
             return master
     raise AssertionError(f"no master notebook of {assignment_prefix} has an answer cell {answer_id!r}")
+
+
+_KILL_RATE_LINE = re.compile(r"^(\S+) (\S+): (\d+)/(\d+) mutants killed, (\d+)/(\d+) alternatives with full marks$")
+
+
+def record_kill_rate(prefix: str, answer_id: str, killed: int, mutants: int, passed: int, alternatives: int) -> None:
+    """Append one graded item's line to KILL_RATE_FILE (one mutation test per item writes one line)."""
+    KILL_RATE_FILE.parent.mkdir(exist_ok=True)
+    with open(KILL_RATE_FILE, "a") as handle:
+        handle.write(f"{prefix} {answer_id}: {killed}/{mutants} mutants killed, "
+                     f"{passed}/{alternatives} alternatives with full marks\n")
+
+
+def kill_rate_summary(text: str) -> str:
+    """The per-assignment kill rates, summed over the item lines of KILL_RATE_FILE that this run wrote.
+
+    A line in another form is shown as it is, after the sums.
+    """
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    other = []
+    for line in text.splitlines():
+        found = _KILL_RATE_LINE.match(line)
+        if not found:
+            other.append(line + "\n")
+            continue
+        total = totals[found.group(1)]
+        for i, value in enumerate(found.groups()[2:]):
+            total[i] += int(value)
+        total[4] += 1
+    sums = [f"{prefix}: {killed}/{mutants} mutants killed ({100 * killed / max(mutants, 1):.0f}%), "
+            f"{passed}/{alternatives} alternatives with full marks ({items} items)\n"
+            for prefix, (killed, mutants, passed, alternatives, items) in sorted(totals.items())]
+    return "".join(sums + other)

@@ -1,10 +1,11 @@
 """The mutation suite: plausible mistakes lose points, valid alternatives don't.
 
-For every assignment, each mutant of ``tests/mutants/aN.py`` replaces one
-answer cell of the reference solution; it must lose points on that item's
-own test cells. Each alternative must get full marks on every cell of its
-notebook. All variants are graded by the real engine (sandboxed kernels,
-tests in the clean process), in parallel through one shared executor.
+One test per graded item (an answer cell of an assignment): each mutant of
+that item in ``tests/mutants/aN.py`` replaces the item's answer cell of the
+reference solution and must lose points on the item's own test cells; each
+alternative of the item must get full marks on every cell of its notebook.
+All variants are graded by the real engine (sandboxed kernels, tests in the
+clean process), in parallel through one executor shared by the module.
 
 A mutant only needs its notebook up to its item's last test cell: later
 cells cannot change those tests' outcome, and the other items' tests do not
@@ -18,10 +19,24 @@ import nbformat
 import pytest
 
 from dlcourse.grading import CourseLayout, GradingJob, default_executor, grade_submission, nbgrader_meta
-from helpers import (KILL_RATE_FILE, item_test_ids, master_with_answer, mutant_modules, options,
-                     solution_notebook, with_answer)
+from helpers import (SOURCE, answer_ids, item_test_ids, kill_rate_summary, master_with_answer, mutant_modules,
+                     options, record_kill_rate, solution_notebook, with_answer)
 
 MODULES = mutant_modules()
+
+
+def graded_items() -> list[tuple[str, str]]:
+    """(prefix, answer_id) of every code answer cell of the masters, then of any variant naming another id.
+
+    A variant whose grade id is not an answer cell gets its own item, whose test fails (no master has it).
+    """
+    items = [(prefix, answer_id) for prefix in sorted(MODULES)
+             for master in sorted(SOURCE.glob(f"{prefix}_*/*.ipynb")) for answer_id in answer_ids(master)]
+    for prefix, module in sorted(MODULES.items()):
+        for answer_id, _, _ in module.MUTANTS + module.ALTERNATIVES:
+            if (prefix, answer_id) not in items:
+                items.append((prefix, answer_id))
+    return items
 
 
 @pytest.fixture(scope="module")
@@ -52,53 +67,39 @@ def write_course(root, assignment: str, master, master_name: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prefix", sorted(MODULES))
-def test_mutants_are_killed_and_alternatives_pass(prefix, tmp_path, executor):
+@pytest.mark.parametrize(("prefix", "answer_id"), graded_items())
+def test_mutants_are_killed_and_alternatives_pass(prefix, answer_id, tmp_path, executor):
     module = MODULES[prefix]
-    assert len(module.MUTANTS) >= 3 and module.ALTERNATIVES, f"{prefix}: too few mutants or alternatives"
-    survivors, failed_alternatives = [], []
-    runs = []  # (layout, assignment, {student: (kind, answer_id, description)}, master_path)
-    groups: dict[tuple, list] = {}
-    for index, (answer_id, description, source) in enumerate(module.MUTANTS):
-        groups.setdefault(("mutant", answer_id), []).append((index, description, source))
-    for index, (answer_id, description, source) in enumerate(module.ALTERNATIVES):
-        groups.setdefault(("alternative", master_with_answer(prefix, answer_id).stem), []).append(
-            (index, description, source, answer_id))
-    for group_index, ((kind, key), items) in enumerate(sorted(groups.items())):
-        if kind == "mutant":
-            master_path = master_with_answer(prefix, key)
-            master = cut_master(master_path, key)
-        else:
-            master_path = next(master_with_answer(prefix, item[3]) for item in items)
-            master = nbformat.read(str(master_path), as_version=4)
-        assignment = master_path.parent.name
-        layout = write_course(tmp_path / f"run{group_index:03d}", assignment, master, master_path.name)
-        plan = {}
-        for item in items:
-            index, description, source = item[:3]
-            answer_id = key if kind == "mutant" else item[3]
+    variants = {kind: [(index, description, source) for index, (item, description, source) in enumerate(entries)
+                       if item == answer_id]
+                for kind, entries in (("mutant", module.MUTANTS), ("alternative", module.ALTERNATIVES))}
+    master_path = master_with_answer(prefix, answer_id)
+    assert len(variants["mutant"]) >= 3 and variants["alternative"], (
+        f"{prefix} {answer_id}: too few mutants ({len(variants['mutant'])}, at least 3) "
+        f"or alternatives ({len(variants['alternative'])}, at least 1)")
+    own = item_test_ids(master_path, answer_id)
+    assert own, f"{prefix}: answer cell {answer_id!r} has no test cell named test_{answer_id}[_*]"
+    assignment = master_path.parent.name
+    futures = {}  # the alternatives first: they run the whole notebook, the longest jobs go first
+    for kind, master in (("alternative", nbformat.read(str(master_path), as_version=4)),
+                         ("mutant", cut_master(master_path, answer_id))):
+        layout = write_course(tmp_path / kind, assignment, master, master_path.name)
+        kept = {nbgrader_meta(c).get("grade_id") for c in master.cells}  # the cut master's cells, for mutants
+        for index, description, source in variants[kind]:
             student = f"{kind}-{index:03d}"
             folder = layout.submitted / student / assignment
             folder.mkdir(parents=True)
             notebook = with_answer(solution_notebook(master_path), answer_id, source)
             if kind == "mutant":
-                kept = {nbgrader_meta(c).get("grade_id") for c in master.cells}
                 last = max(i for i, c in enumerate(notebook.cells) if nbgrader_meta(c).get("grade_id") in kept)
                 notebook.cells = notebook.cells[:last + 1]
             nbformat.write(notebook, str(folder / master_path.name))
-            plan[student] = (kind, answer_id, description)
-        runs.append((layout, assignment, plan, master_path))
-    futures = {}
-    for layout, assignment, plan, master_path in runs:
-        for student in plan:
-            job = GradingJob(student, assignment, str(layout.submitted / student / assignment),
-                             str(layout.source / assignment), options())
-            futures[executor.submit(grade_submission, job)] = (plan[student], master_path)
-    for future, ((kind, answer_id, description), master_path) in futures.items():
+            job = GradingJob(student, assignment, str(folder), str(layout.source / assignment), options())
+            futures[executor.submit(grade_submission, job)] = (kind, description)
+    survivors, failed_alternatives = [], []
+    for future, (kind, description) in futures.items():
         result = future.result()
         cells = {c.grade_id: c for nb in result.notebooks for c in nb.cells}
-        own = item_test_ids(master_path, answer_id)
-        assert own, f"{prefix}: answer cell {answer_id!r} has no test cell named test_{answer_id}[_*]"
         if kind == "mutant":
             if all(cells[i].score == cells[i].max_score for i in own):
                 survivors.append(f"{answer_id}: {description}")
@@ -107,12 +108,19 @@ def test_mutants_are_killed_and_alternatives_pass(prefix, tmp_path, executor):
                     if c.kind == "test" and c.score != c.max_score]
             if lost or result.status != "ok":
                 failed_alternatives.append(f"{answer_id}: {description}: status {result.status}, lost {lost}")
-    killed = len(module.MUTANTS) - len(survivors)
-    KILL_RATE_FILE.parent.mkdir(exist_ok=True)
-    with open(KILL_RATE_FILE, "a") as handle:
-        handle.write(f"{prefix}: {killed}/{len(module.MUTANTS)} mutants killed "
-                     f"({100 * killed / len(module.MUTANTS):.0f}%), "
-                     f"{len(module.ALTERNATIVES) - len(failed_alternatives)}/{len(module.ALTERNATIVES)} "
-                     f"alternatives with full marks\n")
+    n_mutants, n_alternatives = len(variants["mutant"]), len(variants["alternative"])
+    record_kill_rate(prefix, answer_id, n_mutants - len(survivors), n_mutants,
+                     n_alternatives - len(failed_alternatives), n_alternatives)
     assert not survivors, "mutants that kept all their points:\n" + "\n".join(survivors)
     assert not failed_alternatives, "valid alternatives that lost points:\n" + "\n".join(failed_alternatives)
+
+
+def test_kill_rate_summary_adds_up_the_items_of_each_assignment():
+    lines = ("a2 adam: 7/8 mutants killed, 3/3 alternatives with full marks\n"
+             "a10 x: 3/3 mutants killed, 1/1 alternatives with full marks\n"
+             "a2 ewma: 5/5 mutants killed, 1/2 alternatives with full marks\n"
+             "something else\n")
+    assert kill_rate_summary(lines) == (
+        "a10: 3/3 mutants killed (100%), 1/1 alternatives with full marks (1 items)\n"
+        "a2: 12/13 mutants killed (92%), 4/5 alternatives with full marks (2 items)\n"
+        "something else\n")

@@ -1,46 +1,17 @@
-"""Mutants and alternatives for A1 (reverse-mode automatic differentiation).
+"""Mutants and alternatives for A1 (reverse-mode automatic differentiation); format in tests/mutants/README.md.
 
-Mutants are written as small edits of the master's reference solutions (read
-from the master notebook), so they stay in step with it: an edit whose anchor
-is no longer in the master fails loudly at import.
+Mutants are anchored edits of the master's reference solutions (tests/mutants/derive.py), so they stay
+in step with it: an edit whose anchor is no longer in the master fails loudly at import.
 """
 
-from pathlib import Path
+from __future__ import annotations
 
-import nbformat
+from mutants.derive import Reference
 
 NOTEBOOK = "a1_autodiff/a1_autodiff.ipynb"
 
-_MASTER = Path(__file__).resolve().parents[2] / "source" / NOTEBOOK
-
-
-def _reference_sources() -> dict[str, str]:
-    """grade_id -> the answer cell's reference solution, without the BEGIN/END markers."""
-    notebook = nbformat.read(_MASTER, as_version=4)
-    sources = {}
-    for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            lines = [line for line in cell.source.splitlines()
-                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
-            sources[meta["grade_id"]] = "\n".join(lines) + "\n"
-    return sources
-
-
-_REFERENCE = _reference_sources()
-
-
-def _edit(grade_id: str, *replacements: tuple[str, str]) -> str:
-    source = _REFERENCE[grade_id]
-    for old, new in replacements:
-        assert source.count(old) == 1, f"mutant anchor not found exactly once in {grade_id}: {old!r}"
-        source = source.replace(old, new)
-    return source
-
-
-def _op(name: str, signature: str, coerce: str, body: str) -> str:
-    """An operation of the engine with the given forward/backward body."""
-    return f"def {name}({signature}):\n    {coerce}\n{body}\n    out.backward_step = backward_step\n    return out\n"
+_REFERENCE = Reference(NOTEBOOK)
+_edit, _body, _regions = _REFERENCE.edit, _REFERENCE.with_body, _REFERENCE.with_regions
 
 
 MUTANTS = [
@@ -65,10 +36,9 @@ MUTANTS = [
     ("autograd_gradients", "c does not require grad",
      _edit("autograd_gradients", ("c = torch.tensor(c, dtype=torch.float64, requires_grad=True)",
                                   "c = torch.tensor(c, dtype=torch.float64)"))),
-    ("autograd_gradients", "closed form instead of autograd", '''def autograd_gradients(x, c):
-    log_x = math.log(x)
-    return 2 * x ** 3 * (2 * log_x - 1) / log_x ** 3, -2 * c
-'''),
+    ("autograd_gradients", "closed form instead of autograd", _body("autograd_gradients", autograd_gradients='''
+        log_x = math.log(x)
+        return 2 * x ** 3 * (2 * log_x - 1) / log_x ** 3, -2 * c''')),
     # ---------------------------------------------------------------- item 3
     ("gw_forward_trace", "v3 = exp(x1)", _edit("gw_forward_trace", ('math.exp(v["v0"])', 'math.exp(v["v-1"])'))),
     ("gw_forward_trace", "v1 = x2 / x1", _edit("gw_forward_trace", ('v["v-1"] / v["v0"]', 'v["v0"] / v["v-1"]'))),
@@ -86,24 +56,21 @@ MUTANTS = [
      _edit("d_cos_log", ("-3 * x ** 2 * torch.sin", "-torch.sin"))),
     ("d_cos_log", "d/dx ln(x⁴/11) taken as 1/x", _edit("d_cos_log", ("4 * torch.cos(x ** 3) / x", "torch.cos(x ** 3) / x"))),
     ("d_cos_log", "sign of the cos derivative", _edit("d_cos_log", ("-3 * x ** 2", "3 * x ** 2"))),
-    ("d_cos_log", "autograd instead of the closed form", '''def d_cos_log(x):
-    x = x.clone().requires_grad_(True)
-    (torch.cos(x ** 3) * torch.log(x ** 4 / 11)).sum().backward()
-    return x.grad
-'''),
+    ("d_cos_log", "autograd instead of the closed form", _body("d_cos_log", d_cos_log='''
+        x = x.clone().requires_grad_(True)
+        (torch.cos(x ** 3) * torch.log(x ** 4 / 11)).sum().backward()
+        return x.grad''')),
     ("d_gaussian", "1/sigma² forgotten", _edit("d_gaussian", ("-(x - mu) / sigma ** 2 *", "-(x - mu) *"))),
     ("d_gaussian", "sign", _edit("d_gaussian", ("-(x - mu) / sigma ** 2", "(x - mu) / sigma ** 2"))),
     ("d_gaussian", "sigma instead of sigma²", _edit("d_gaussian", ("/ sigma ** 2 *", "/ sigma *"))),
     ("d_sigmoid", "tanh's derivative 1 - s²", _edit("d_sigmoid", ("return s * (1 - s)", "return 1 - s ** 2"))),
     ("d_sigmoid", "σ(x)(1 - x)", _edit("d_sigmoid", ("return s * (1 - s)", "return s * (1 - x)"))),
-    ("d_sigmoid", "quotient rule without the square", '''def d_sigmoid(x):
-    return torch.exp(-x) / (1 + torch.exp(-x))
-'''),
-    ("d_sigmoid", "autograd.grad instead of the closed form", '''def d_sigmoid(x):
-    x = x.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(torch.sigmoid(x).sum(), x)
-    return grad
-'''),
+    ("d_sigmoid", "quotient rule without the square",
+     _body("d_sigmoid", d_sigmoid="return torch.exp(-x) / (1 + torch.exp(-x))")),
+    ("d_sigmoid", "autograd.grad instead of the closed form", _body("d_sigmoid", d_sigmoid='''
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(torch.sigmoid(x).sum(), x)
+        return grad''')),
     ("jacobian_f", "transposed (3x2)", _edit("jacobian_f", ("return torch.stack([row1, row2])",
                                                           "return torch.stack([row1, row2]).T"))),
     ("jacobian_f", "1/2 of the square root's derivative forgotten", _edit("jacobian_f", ("-1 / (2 * root)", "-1 / root"))),
@@ -116,12 +83,12 @@ MUTANTS = [
      _edit("jacobian_sigmoid", ("torch.diag(s * (1 - s))", "torch.outer(s, 1 - s)"))),
     ("jacobian_sigmoid", "σ instead of σ' on the diagonal", _edit("jacobian_sigmoid", ("torch.diag(s * (1 - s))", "torch.diag(s)"))),
     ("grad_sin_cos", "sign of the second entry", _edit("grad_sin_cos", ("-torch.sin(x[0])", "torch.sin(x[0])"))),
-    ("grad_sin_cos", "entries swapped", '''def grad_sin_cos(x):
-    return torch.stack([-torch.sin(x[0]) * torch.sin(x[1]), torch.cos(x[0]) * torch.cos(x[1])])
-'''),
-    ("grad_sin_cos", "the partial derivatives summed to a scalar", '''def grad_sin_cos(x):
-    return torch.cos(x[0]) * torch.cos(x[1]) - torch.sin(x[0]) * torch.sin(x[1])
-'''),
+    ("grad_sin_cos", "entries swapped",
+     _edit("grad_sin_cos", ("[torch.cos(x[0]) * torch.cos(x[1]), -torch.sin(x[0]) * torch.sin(x[1])]",
+                            "[-torch.sin(x[0]) * torch.sin(x[1]), torch.cos(x[0]) * torch.cos(x[1])]"))),
+    ("grad_sin_cos", "the partial derivatives summed to a scalar",
+     _edit("grad_sin_cos", ("torch.stack([torch.cos(x[0]) * torch.cos(x[1]), -torch.sin(x[0]) * torch.sin(x[1])])",
+                            "torch.cos(x[0]) * torch.cos(x[1]) - torch.sin(x[0]) * torch.sin(x[1])"))),
     ("grad_dot", "returns x", _edit("grad_dot", ("return y.clone()", "return x.clone()"))),
     ("grad_dot", "returns x * y", _edit("grad_dot", ("return y.clone()", "return x * y"))),
     ("grad_dot", "returns the scalar xᵀy", _edit("grad_dot", ("return y.clone()", "return x @ y"))),
@@ -133,9 +100,8 @@ MUTANTS = [
                                                                                 "return (torch.cos(A @ x + b)[:, None] * A).T"))),
     ("jacobian_sin_affine", "sin instead of cos", _edit("jacobian_sin_affine", ("torch.cos(", "torch.sin("))),
     ("jacobian_sin_affine", "b forgotten", _edit("jacobian_sin_affine", ("A @ x + b", "A @ x"))),
-    ("jacobian_sin_affine", "columns scaled instead of rows", '''def jacobian_sin_affine(A, b, x):
-    return A * torch.cos(A @ x + b).sum()
-'''),
+    ("jacobian_sin_affine", "columns scaled instead of rows",
+     _edit("jacobian_sin_affine", ("torch.cos(A @ x + b)[:, None] * A", "A * torch.cos(A @ x + b).sum()"))),
     # ---------------------------------------------------------------- item 5: operations
     ("add", "gradient overwritten instead of accumulated",
      _edit("add", ("a.grad += out.grad\n        b.grad += out.grad", "a.grad = out.grad\n        b.grad = out.grad"))),
@@ -181,20 +147,19 @@ MUTANTS = [
     ("backward", "no visited set: shared nodes stepped several times",
      _edit("backward", ("        if id(node) in visited:\n            return\n", ""))),
     ("backward", "root.grad not set to 1", _edit("backward", ("    root.grad = 1.0\n", ""))),
-    ("backward", "breadth-first from the root instead of a topological order", '''def backward(root):
-    root.grad = 1.0
-    queue, seen = [root], set()
-    while queue:
-        node = queue.pop(0)
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        node.backward_step()
-        queue.extend(node.parents)
-'''),
-    ("build_A", "s recomputed for every use (no reuse, same value)", '''def build_A(a, b, c):
-    return (a + b + c ** 2).sqrt() + (a + b + c ** 2).log() + (a + b + c ** 2) / (b * c ** 2)
-'''),
+    ("backward", "breadth-first from the root instead of a topological order", _body("backward", backward='''
+        root.grad = 1.0
+        queue, seen = [root], set()
+        while queue:
+            node = queue.pop(0)
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            node.backward_step()
+            queue.extend(node.parents)''')),
+    ("build_A", "s recomputed for every use (no reuse, same value)", _body(
+        "build_A",
+        build_A="return (a + b + c ** 2).sqrt() + (a + b + c ** 2).log() + (a + b + c ** 2) / (b * c ** 2)")),
     ("build_A", "b + c² in the denominator", _edit("build_A", ("bc2 = b * c2", "bc2 = b + c2"))),
     ("build_A", "a fresh leaf for c: no gradient reaches c", _edit("build_A", ("c2 = c ** 2", "c2 = Var(c.value) ** 2"))),
     ("build_A", "quotient upside down", _edit("build_A", ("ratio = s / bc2", "ratio = bc2 / s"))),
@@ -311,53 +276,56 @@ ALTERNATIVES = [
     ("jacobian_sin_affine", "explicit diag(cos(Ax+b)) @ A", '''def jacobian_sin_affine(A, b, x):
     return torch.diag(torch.cos(A @ x + b)) @ A
 '''),
-    ("add", "loop over the recorded parents", _op("add", "a, b", "a, b = as_var(a), as_var(b)", '''    out = Var(a.value + b.value, [a, b], "add")
+    ("add", "loop over the recorded parents", _regions("add", '''    out = Var(a.value + b.value, [a, b], "add")
 
     def backward_step():
         for parent in out.parents:
             parent.grad += 1.0 * out.grad''')),
-    ("sub", "via -1 times the upstream gradient", _op("sub", "a, b", "a, b = as_var(a), as_var(b)", '''    out = Var(a.value + (-b.value), (a, b), "sub")
+    ("sub", "via -1 times the upstream gradient",
+     _regions("sub", '''    out = Var(a.value + (-b.value), (a, b), "sub")
 
     def backward_step():
         b.grad += -1 * out.grad
         a.grad += 1 * out.grad''')),
-    ("mul", "operand values captured at creation", _op("mul", "a, b", "a, b = as_var(a), as_var(b)", '''    av, bv = a.value, b.value
+    ("mul", "operand values captured at creation", _regions("mul", '''    av, bv = a.value, b.value
     out = Var(av * bv, (a, b), "*")
 
     def backward_step():
         g = out.grad
         a.grad += g * bv
         b.grad += g * av''')),
-    ("div", "uses the output value", _op("div", "a, b", "a, b = as_var(a), as_var(b)", '''    out = Var(a.value / b.value, (a, b), "/")
+    ("div", "uses the output value", _regions("div", '''    out = Var(a.value / b.value, (a, b), "/")
 
     def backward_step():
         b.grad -= out.grad * out.value / b.value
         a.grad += out.grad / b.value''')),
-    ("power", "p·out/a", _op("power", "a, p", "a = as_var(a)", '''    out = Var(a.value ** p, (a,), "pow")
+    ("power", "p·out/a", _regions("power", '''    out = Var(a.value ** p, (a,), "pow")
 
     def backward_step():
         a.grad += p * out.value / a.value * out.grad''')),
-    ("sqrt", "a ** -0.5 / 2", _op("sqrt", "a", "a = as_var(a)", '''    out = Var(a.value ** 0.5, (a,), "sqrt")
+    ("sqrt", "a ** -0.5 / 2", _regions("sqrt", '''    out = Var(a.value ** 0.5, (a,), "sqrt")
 
     def backward_step():
         a.grad += 0.5 * a.value ** -0.5 * out.grad''')),
-    ("log", "torch for the number, reciprocal", _op("log", "a", "a = as_var(a)", '''    out = Var(torch.log(torch.tensor(a.value, dtype=torch.float64)).item(), (a,), "ln")
+    ("log", "torch for the number, reciprocal",
+     _regions("log", '''    out = Var(torch.log(torch.tensor(a.value, dtype=torch.float64)).item(), (a,), "ln")
 
     def backward_step():
         a.grad += (1.0 / a.value) * out.grad''')),
-    ("exp", "recomputes e^a", _op("exp", "a", "a = as_var(a)", '''    out = Var(math.e ** a.value, (a,), "exp")
+    ("exp", "recomputes e^a", _regions("exp", '''    out = Var(math.e ** a.value, (a,), "exp")
 
     def backward_step():
         a.grad += math.exp(a.value) * out.grad''')),
-    ("sin", "cos a = sin(a + pi/2)", _op("sin", "a", "a = as_var(a)", '''    out = Var(math.sin(a.value), (a,), "sin")
+    ("sin", "cos a = sin(a + pi/2)", _regions("sin", '''    out = Var(math.sin(a.value), (a,), "sin")
 
     def backward_step():
         a.grad += math.sin(a.value + math.pi / 2) * out.grad''')),
-    ("cos", "adds a negative product", _op("cos", "a", "a = as_var(a)", '''    out = Var(math.cos(a.value), (a,), "cos")
+    ("cos", "adds a negative product", _regions("cos", '''    out = Var(math.cos(a.value), (a,), "cos")
 
     def backward_step():
         a.grad += -math.sin(a.value) * out.grad''')),
-    ("sum_vars", "fsum, tuple parents, index loop", _op("sum_vars", "terms", "terms = [as_var(t) for t in terms]", '''    out = Var(math.fsum(t.value for t in terms), tuple(terms), "sum")
+    ("sum_vars", "fsum, tuple parents, index loop",
+     _regions("sum_vars", '''    out = Var(math.fsum(t.value for t in terms), tuple(terms), "sum")
 
     def backward_step():
         for i in range(len(terms)):

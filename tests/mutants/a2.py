@@ -1,339 +1,117 @@
-"""Mutants and alternatives for A2 (optimisers); format in tests/mutants/README.md."""
+"""Mutants and alternatives for A2 (optimisers); format in tests/mutants/README.md.
+
+Mutants are anchored edits of the master's reference solutions (tests/mutants/derive.py).
+"""
+
+from __future__ import annotations
+
+from mutants.derive import Reference
 
 NOTEBOOK = "a2_optimisers/a2_optimisers.ipynb"
 
-_ADAM_INIT = '''
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-        self.params = list(params)
-        self.lr = lr
-        self.beta1, self.beta2 = betas
-        self.eps = eps
-        self.t = 0
-        self.m = [torch.zeros_like(p) for p in self.params]
-        self.v = [torch.zeros_like(p) for p in self.params]
+_REFERENCE = Reference(NOTEBOOK)
+_edit, _body = _REFERENCE.edit, _REFERENCE.with_body
 
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
-'''
-
-
-def _adam(step_body: str) -> str:
-    return "class Adam:\n" + _ADAM_INIT + "\n    def step(self):\n" + step_body
-
-
-_ADAMW_INIT = '''
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        self.params = list(params)
-        self.lr = lr
-        self.beta1, self.beta2 = betas
-        self.eps = eps
-        self.weight_decay = weight_decay
-        self.t = 0
-        self.m = [torch.zeros_like(p) for p in self.params]
-        self.v = [torch.zeros_like(p) for p in self.params]
-
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
-'''
-
-
-def _adamw(step_body: str) -> str:
-    return "class AdamW:\n" + _ADAMW_INIT + "\n    def step(self):\n" + step_body
-
-
-_SGD_INIT = '''
-    def __init__(self, params, lr=1e-2, rho=0.9):
-        self.params = list(params)
-        self.lr = lr
-        self.rho = rho
-        self.velocity = [torch.zeros_like(p) for p in self.params]
-
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
-'''
-
-
-def _sgd(step_body: str) -> str:
-    return "class SGDMomentum:\n" + _SGD_INIT + "\n    def step(self):\n" + step_body
-
+_ADAM_MOMENTS = ("                m.mul_(self.beta1).add_((1 - self.beta1) * g)\n"
+                 "                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)\n")
+_ADAM_CORRECTION = ("m_hat = m / (1 - self.beta1 ** self.t)\n                v_hat = v / (1 - self.beta2 ** self.t)")
+_ADAMW_DECAY = "                p.mul_(1 - self.lr * self.weight_decay)\n"
+_ADAM_UPDATE = "p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)"
+_SGD_VELOCITY = "v.mul_(self.rho).add_((1 - self.rho) * p.grad)"
+_EWMA_STORE = "averages[t] = s / (1 - rho ** (t + 1)) if bias_correction else s"
 
 MUTANTS = [
     # ---- Adam
-    ("adam", "bias correction forgotten", _adam('''
-        self.t += 1
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m.mul_(self.beta1).add_((1 - self.beta1) * g)
-                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
-                p -= self.lr * m / (v.sqrt() + self.eps)
-''')),
-    ("adam", "beta1 and beta2 swapped", _adam('''
-        self.t += 1
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m.mul_(self.beta2).add_((1 - self.beta2) * g)
-                v.mul_(self.beta1).add_((1 - self.beta1) * g * g)
-                m_hat = m / (1 - self.beta2 ** self.t)
-                v_hat = v / (1 - self.beta1 ** self.t)
-                p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
-''')),
-    ("adam", "eps inside the square root", _adam('''
-        self.t += 1
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m.mul_(self.beta1).add_((1 - self.beta1) * g)
-                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
-                m_hat = m / (1 - self.beta1 ** self.t)
-                v_hat = v / (1 - self.beta2 ** self.t)
-                p -= self.lr * m_hat / torch.sqrt(v_hat + self.eps)
-''')),
-    ("adam", "step count t advanced once per parameter tensor", _adam('''
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                self.t += 1
-                g = p.grad
-                m.mul_(self.beta1).add_((1 - self.beta1) * g)
-                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
-                m_hat = m / (1 - self.beta1 ** self.t)
-                v_hat = v / (1 - self.beta2 ** self.t)
-                p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
-''')),
-    ("adam", "second moment of |g| instead of g squared", _adam('''
-        self.t += 1
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m.mul_(self.beta1).add_((1 - self.beta1) * g)
-                v.mul_(self.beta2).add_((1 - self.beta2) * g.abs())
-                m_hat = m / (1 - self.beta1 ** self.t)
-                v_hat = v / (1 - self.beta2 ** self.t)
-                p -= self.lr * m_hat / (v_hat + self.eps)
-''')),
-    ("adam", "bias correction off by one step (t + 1)", _adam('''
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m.mul_(self.beta1).add_((1 - self.beta1) * g)
-                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
-                m_hat = m / (1 - self.beta1 ** (self.t + 2))
-                v_hat = v / (1 - self.beta2 ** (self.t + 2))
-                p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
-        self.t += 1
-''')),
-    ("adam", "wraps torch.optim.Adam", '''class Adam:
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-        self.inner = torch.optim.Adam(list(params), lr=lr, betas=betas, eps=eps)
-
-    def zero_grad(self):
-        self.inner.zero_grad()
-
-    def step(self):
-        self.inner.step()
-'''),
-    ("adam", "wrong default learning rate", _adam('''
-        self.t += 1
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m.mul_(self.beta1).add_((1 - self.beta1) * g)
-                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
-                m_hat = m / (1 - self.beta1 ** self.t)
-                v_hat = v / (1 - self.beta2 ** self.t)
-                p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
-''').replace("lr=1e-3", "lr=1e-2")),
+    ("adam", "bias correction forgotten",
+     _edit("adam", ("m_hat = m / (1 - self.beta1 ** self.t)", "m_hat = m"),
+           ("v_hat = v / (1 - self.beta2 ** self.t)", "v_hat = v"))),
+    ("adam", "beta1 and beta2 swapped",
+     _edit("adam", (_ADAM_MOMENTS, "                m.mul_(self.beta2).add_((1 - self.beta2) * g)\n"
+                                   "                v.mul_(self.beta1).add_((1 - self.beta1) * g * g)\n"),
+           (_ADAM_CORRECTION, "m_hat = m / (1 - self.beta2 ** self.t)\n"
+                              "                v_hat = v / (1 - self.beta1 ** self.t)"))),
+    ("adam", "eps inside the square root",
+     _edit("adam", ("(v_hat.sqrt() + self.eps)", "torch.sqrt(v_hat + self.eps)"))),
+    ("adam", "step count t advanced once per parameter tensor",
+     _edit("adam", ("        self.t += 1\n", ""), ("                g = p.grad\n",
+                                                     "                self.t += 1\n                g = p.grad\n"))),
+    ("adam", "second moment of |g| instead of g squared",
+     _edit("adam", ("(1 - self.beta2) * g * g", "(1 - self.beta2) * g.abs()"), ("v_hat.sqrt()", "v_hat"))),
+    ("adam", "bias correction off by one step (t + 1)",
+     _edit("adam", (_ADAM_CORRECTION, "m_hat = m / (1 - self.beta1 ** (self.t + 1))\n"
+                                      "                v_hat = v / (1 - self.beta2 ** (self.t + 1))"))),
+    ("adam", "wraps torch.optim.Adam", _body(
+        "adam", __init__="self.inner = torch.optim.Adam(list(params), lr=lr, betas=betas, eps=eps)",
+        zero_grad="self.inner.zero_grad()", step="self.inner.step()")),
+    ("adam", "wrong default learning rate", _edit("adam", ("lr=1e-3", "lr=1e-2"))),
     # ---- first step
-    ("step1_update", "bias correction forgotten", '''def adam_step1_update(g, lr, betas=(0.9, 0.999), eps=1e-8):
-    beta1, beta2 = betas
-    m = (1 - beta1) * g
-    v = (1 - beta2) * g ** 2
-    return -lr * m / (v.sqrt() + eps)
-'''),
-    ("step1_update", "plain sign, eps ignored", '''def adam_step1_update(g, lr, betas=(0.9, 0.999), eps=1e-8):
-    return -lr * torch.sign(g)
-'''),
-    ("step1_update", "eps inside the square root", '''def adam_step1_update(g, lr, betas=(0.9, 0.999), eps=1e-8):
-    return -lr * g / torch.sqrt(g ** 2 + eps)
-'''),
-    ("step1_update", "wrong sign of the update", '''def adam_step1_update(g, lr, betas=(0.9, 0.999), eps=1e-8):
-    return lr * g / (g.abs() + eps)
-'''),
+    ("step1_update", "bias correction forgotten", _body("step1_update", adam_step1_update='''
+        beta1, beta2 = betas
+        m = (1 - beta1) * g
+        v = (1 - beta2) * g ** 2
+        return -lr * m / (v.sqrt() + eps)''')),
+    ("step1_update", "plain sign, eps ignored", _edit("step1_update", ("g / (g.abs() + eps)", "torch.sign(g)"))),
+    ("step1_update", "eps inside the square root",
+     _edit("step1_update", ("g / (g.abs() + eps)", "g / torch.sqrt(g ** 2 + eps)"))),
+    ("step1_update", "wrong sign of the update", _edit("step1_update", ("return -lr * g", "return lr * g"))),
     # ---- second step
-    ("step2_update", "bias correction of step 1 used at step 2", '''def adam_step2_update(g1, g2, lr, betas=(0.9, 0.999), eps=1e-8):
-    beta1, beta2 = betas
-    m = beta1 * (1 - beta1) * g1 + (1 - beta1) * g2
-    v = beta2 * (1 - beta2) * g1 ** 2 + (1 - beta2) * g2 ** 2
-    return -lr * (m / (1 - beta1)) / ((v / (1 - beta2)).sqrt() + eps)
-'''),
-    ("step2_update", "beta1 and beta2 swapped", '''def adam_step2_update(g1, g2, lr, betas=(0.9, 0.999), eps=1e-8):
-    beta2, beta1 = betas
-    m_hat = (beta1 * g1 + g2) / (1 + beta1)
-    v_hat = (beta2 * g1 ** 2 + g2 ** 2) / (1 + beta2)
-    return -lr * m_hat / (v_hat.sqrt() + eps)
-'''),
-    ("step2_update", "plain average of the two gradients", '''def adam_step2_update(g1, g2, lr, betas=(0.9, 0.999), eps=1e-8):
-    m_hat = (g1 + g2) / 2
-    v_hat = (g1 ** 2 + g2 ** 2) / 2
-    return -lr * m_hat / (v_hat.sqrt() + eps)
-'''),
-    ("step2_update", "no bias correction", '''def adam_step2_update(g1, g2, lr, betas=(0.9, 0.999), eps=1e-8):
-    beta1, beta2 = betas
-    m = beta1 * (1 - beta1) * g1 + (1 - beta1) * g2
-    v = beta2 * (1 - beta2) * g1 ** 2 + (1 - beta2) * g2 ** 2
-    return -lr * m / (v.sqrt() + eps)
-'''),
-    ("step2_update", "the total update of both steps", '''def adam_step2_update(g1, g2, lr, betas=(0.9, 0.999), eps=1e-8):
-    beta1, beta2 = betas
-    m_hat = (beta1 * g1 + g2) / (1 + beta1)
-    v_hat = (beta2 * g1 ** 2 + g2 ** 2) / (1 + beta2)
-    return -lr * m_hat / (v_hat.sqrt() + eps) - lr * g1 / (g1.abs() + eps)
-'''),
+    ("step2_update", "bias correction of step 1 used at step 2", _body("step2_update", adam_step2_update='''
+        beta1, beta2 = betas
+        m = beta1 * (1 - beta1) * g1 + (1 - beta1) * g2
+        v = beta2 * (1 - beta2) * g1 ** 2 + (1 - beta2) * g2 ** 2
+        return -lr * (m / (1 - beta1)) / ((v / (1 - beta2)).sqrt() + eps)''')),
+    ("step2_update", "beta1 and beta2 swapped",
+     _edit("step2_update", ("beta1, beta2 = betas", "beta2, beta1 = betas"))),
+    ("step2_update", "plain average of the two gradients",
+     _edit("step2_update", ("(beta1 * g1 + g2) / (1 + beta1)", "(g1 + g2) / 2"),
+           ("(beta2 * g1 ** 2 + g2 ** 2) / (1 + beta2)", "(g1 ** 2 + g2 ** 2) / 2"))),
+    ("step2_update", "no bias correction", _body("step2_update", adam_step2_update='''
+        beta1, beta2 = betas
+        m = beta1 * (1 - beta1) * g1 + (1 - beta1) * g2
+        v = beta2 * (1 - beta2) * g1 ** 2 + (1 - beta2) * g2 ** 2
+        return -lr * m / (v.sqrt() + eps)''')),
+    ("step2_update", "the total update of both steps",
+     _edit("step2_update", ("(v_hat.sqrt() + eps)", "(v_hat.sqrt() + eps) - lr * g1 / (g1.abs() + eps)"))),
     # ---- AdamW
-    ("adamw", "weight decay applied as an L2 term in the gradient", _adamw('''
-        self.t += 1
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad + self.weight_decay * p
-                m.mul_(self.beta1).add_((1 - self.beta1) * g)
-                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
-                m_hat = m / (1 - self.beta1 ** self.t)
-                v_hat = v / (1 - self.beta2 ** self.t)
-                p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
-''')),
-    ("adamw", "decay not scaled by the learning rate", _adamw('''
-        self.t += 1
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                p.mul_(1 - self.weight_decay)
-                m.mul_(self.beta1).add_((1 - self.beta1) * g)
-                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
-                m_hat = m / (1 - self.beta1 ** self.t)
-                v_hat = v / (1 - self.beta2 ** self.t)
-                p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
-''')),
-    ("adamw", "decay added inside the normalised update", _adamw('''
-        self.t += 1
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m.mul_(self.beta1).add_((1 - self.beta1) * g)
-                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
-                m_hat = m / (1 - self.beta1 ** self.t)
-                v_hat = v / (1 - self.beta2 ** self.t)
-                p -= self.lr * (m_hat + self.weight_decay * p) / (v_hat.sqrt() + self.eps)
-''')),
-    ("adamw", "no weight decay at all", _adamw('''
-        self.t += 1
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m.mul_(self.beta1).add_((1 - self.beta1) * g)
-                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
-                m_hat = m / (1 - self.beta1 ** self.t)
-                v_hat = v / (1 - self.beta2 ** self.t)
-                p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
-''')),
+    ("adamw", "weight decay applied as an L2 term in the gradient",
+     _edit("adamw", (_ADAMW_DECAY, ""), ("g = p.grad\n", "g = p.grad + self.weight_decay * p\n"))),
+    ("adamw", "decay not scaled by the learning rate",
+     _edit("adamw", ("p.mul_(1 - self.lr * self.weight_decay)", "p.mul_(1 - self.weight_decay)"))),
+    ("adamw", "decay added inside the normalised update",
+     _edit("adamw", (_ADAMW_DECAY, ""), (_ADAM_UPDATE, "p -= self.lr * (m_hat + self.weight_decay * p) / "
+                                                       "(v_hat.sqrt() + self.eps)"))),
+    ("adamw", "no weight decay at all", _edit("adamw", (_ADAMW_DECAY, ""))),
     # ---- L2 penalty
-    ("l2_penalty", "factor 1/2 missing", '''def l2_penalty(params, weight_decay):
-    return weight_decay * sum((p ** 2).sum() for p in params)
-'''),
-    ("l2_penalty", "only the first tensor", '''def l2_penalty(params, weight_decay):
-    return 0.5 * weight_decay * (params[0] ** 2).sum()
-'''),
-    ("l2_penalty", "detached: returns a Python number", '''def l2_penalty(params, weight_decay):
-    return 0.5 * weight_decay * sum(float((p ** 2).sum()) for p in params)
-'''),
-    ("l2_penalty", "norm instead of squared norm", '''def l2_penalty(params, weight_decay):
-    return 0.5 * weight_decay * torch.sqrt(sum((p ** 2).sum() for p in params))
-'''),
+    ("l2_penalty", "factor 1/2 missing", _edit("l2_penalty", ("0.5 * weight_decay", "weight_decay"))),
+    ("l2_penalty", "only the first tensor",
+     _edit("l2_penalty", ("sum((p ** 2).sum() for p in params)", "(params[0] ** 2).sum()"))),
+    ("l2_penalty", "detached: returns a Python number",
+     _edit("l2_penalty", ("sum((p ** 2).sum() for p in params)", "sum(float((p ** 2).sum()) for p in params)"))),
+    ("l2_penalty", "norm instead of squared norm",
+     _edit("l2_penalty", ("sum((p ** 2).sum() for p in params)", "torch.sqrt(sum((p ** 2).sum() for p in params))"))),
     # ---- SGD with momentum
-    ("sgd_momentum", "torch.optim.SGD's form v = rho v + g", _sgd('''
-        with torch.no_grad():
-            for p, v in zip(self.params, self.velocity):
-                v.mul_(self.rho).add_(p.grad)
-                p -= self.lr * v
-''')),
-    ("sgd_momentum", "torch.optim.SGD with dampening (first step undamped)", '''class SGDMomentum:
-    def __init__(self, params, lr=1e-2, rho=0.9):
-        self.inner = torch.optim.SGD(list(params), lr=lr, momentum=rho, dampening=rho)
-
-    def zero_grad(self):
-        self.inner.zero_grad()
-
-    def step(self):
-        self.inner.step()
-'''),
-    ("sgd_momentum", "torch's form, hand written: first velocity is the gradient, then damped", _sgd('''
-        with torch.no_grad():
-            for i, (p, v) in enumerate(zip(self.params, self.velocity)):
-                if getattr(self, "started", False):
+    ("sgd_momentum", "torch.optim.SGD's form v = rho v + g",
+     _edit("sgd_momentum", (_SGD_VELOCITY, "v.mul_(self.rho).add_(p.grad)"))),
+    ("sgd_momentum", "torch.optim.SGD with dampening (first step undamped)", _body(
+        "sgd_momentum", __init__="self.inner = torch.optim.SGD(list(params), lr=lr, momentum=rho, dampening=rho)",
+        zero_grad="self.inner.zero_grad()", step="self.inner.step()")),
+    ("sgd_momentum", "torch's form, hand written: first velocity is the gradient, then damped",
+     _edit("sgd_momentum", (_SGD_VELOCITY, '''if getattr(self, "started", False):
                     v.mul_(self.rho).add_((1 - self.rho) * p.grad)
                 else:
-                    v.copy_(p.grad)
-                p -= self.lr * v
-            self.started = True
-''')),
-    ("sgd_momentum", "weights rho and 1 - rho swapped", _sgd('''
-        with torch.no_grad():
-            for p, v in zip(self.params, self.velocity):
-                v.mul_(1 - self.rho).add_(self.rho * p.grad)
-                p -= self.lr * v
-''')),
-    ("sgd_momentum", "steps along the gradient, velocity unused", _sgd('''
-        with torch.no_grad():
-            for p, v in zip(self.params, self.velocity):
-                v.mul_(self.rho).add_((1 - self.rho) * p.grad)
-                p -= self.lr * p.grad
-''')),
+                    v.copy_(p.grad)'''), ("                p -= self.lr * v\n",
+                                         "                p -= self.lr * v\n            self.started = True\n"))),
+    ("sgd_momentum", "weights rho and 1 - rho swapped",
+     _edit("sgd_momentum", (_SGD_VELOCITY, "v.mul_(1 - self.rho).add_(self.rho * p.grad)"))),
+    ("sgd_momentum", "steps along the gradient, velocity unused",
+     _edit("sgd_momentum", ("p -= self.lr * v", "p -= self.lr * p.grad"))),
     # ---- EWMA
-    ("ewma", "starts from S_0 = y_1", '''def ewma(y, rho, bias_correction=False):
-    out = torch.zeros_like(y)
-    s = y[0]
-    for t in range(len(y)):
-        s = rho * s + (1 - rho) * y[t]
-        out[t] = s / (1 - rho ** (t + 1)) if bias_correction else s
-    return out
-'''),
-    ("ewma", "rho and 1 - rho swapped", '''def ewma(y, rho, bias_correction=False):
-    out = torch.zeros_like(y)
-    s = 0.0
-    for t in range(len(y)):
-        s = (1 - rho) * s + rho * y[t]
-        out[t] = s / (1 - rho ** (t + 1)) if bias_correction else s
-    return out
-'''),
-    ("ewma", "bias correction with rho**(t-1) (off by one)", '''def ewma(y, rho, bias_correction=False):
-    out = torch.zeros_like(y)
-    s = 0.0
-    for t in range(len(y)):
-        s = rho * s + (1 - rho) * y[t]
-        out[t] = s / (1 - rho ** (t + 2)) if bias_correction else s
-    return out
-'''),
-    ("ewma", "bias correction ignored", '''def ewma(y, rho, bias_correction=False):
-    out = torch.zeros_like(y)
-    s = 0.0
-    for t in range(len(y)):
-        s = rho * s + (1 - rho) * y[t]
-        out[t] = s
-    return out
-'''),
-    ("ewma", "overwrites y in place", '''def ewma(y, rho, bias_correction=False):
-    s = 0.0
-    plain = y
-    for t in range(len(y)):
-        s = rho * s + (1 - rho) * y[t]
-        plain[t] = s
-    if bias_correction:
-        return plain / (1 - rho ** torch.arange(1, len(y) + 1, dtype=y.dtype))
-    return plain
-'''),
+    ("ewma", "starts from S_0 = y_1", _edit("ewma", ("s = 0.0", "s = y[0]"))),
+    ("ewma", "rho and 1 - rho swapped",
+     _edit("ewma", ("s = rho * s + (1 - rho) * y[t]", "s = (1 - rho) * s + rho * y[t]"))),
+    ("ewma", "bias correction with rho**(t-1) (off by one)", _edit("ewma", ("rho ** (t + 1)", "rho ** (t + 2)"))),
+    ("ewma", "bias correction ignored", _edit("ewma", (_EWMA_STORE, "averages[t] = s"))),
+    ("ewma", "overwrites y in place", _edit("ewma", ("averages = torch.zeros_like(y)", "averages = y"))),
 ]
 
 ALTERNATIVES = [
@@ -391,17 +169,8 @@ ALTERNATIVES = [
             v_hat = self.v[k] / (1 - self.b2 ** self.steps)
             p.data = p.data - self.lr * m_hat / (torch.sqrt(v_hat) + self.eps)
 '''),
-    ("adam", "zero_grad zeroes the gradients in place (no None check)", _adam('''
-        self.t += 1
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m.mul_(self.beta1).add_((1 - self.beta1) * g)
-                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
-                m_hat = m / (1 - self.beta1 ** self.t)
-                v_hat = v / (1 - self.beta2 ** self.t)
-                p -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
-''').replace("            p.grad = None", "            p.grad.zero_()")),
+    ("adam", "zero_grad zeroes the gradients in place (no None check)",
+     _edit("adam", ("p.grad = None", "p.grad.zero_()"))),
     ("step1_update", "lines (2)-(6) written out with the betas", '''def adam_step1_update(g, lr, betas=(0.9, 0.999), eps=1e-8):
     beta1, beta2 = betas
     m_hat = ((1 - beta1) * g) / (1 - beta1)
@@ -433,17 +202,10 @@ ALTERNATIVES = [
                     p -= self.decay_rate * p
         super().step()
 '''),
-    ("adamw", "decay folded into one update from the old theta", _adamw('''
-        self.t += 1
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m.mul_(self.beta1).add_((1 - self.beta1) * g)
-                v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
-                m_hat = m / (1 - self.beta1 ** self.t)
-                v_hat = v / (1 - self.beta2 ** self.t)
-                p.data = p.data - self.lr * (m_hat / (v_hat.sqrt() + self.eps) + self.weight_decay * p.data)
-''')),
+    ("adamw", "decay folded into one update from the old theta",
+     _edit("adamw", (_ADAMW_DECAY, ""),
+           (_ADAM_UPDATE,
+            "p.data = p.data - self.lr * (m_hat / (v_hat.sqrt() + self.eps) + self.weight_decay * p.data)"))),
     ("l2_penalty", "one flat vector and a dot product", '''def l2_penalty(params, weight_decay):
     flat = torch.cat([p.reshape(-1) for p in params])
     return weight_decay / 2 * torch.dot(flat, flat)

@@ -1,53 +1,20 @@
-"""Mutants and alternatives for A4 (convolutional networks).
+"""Mutants and alternatives for A4 (convolutional networks); format in tests/mutants/README.md.
 
 A4 has two master notebooks; ``tests/helpers.master_with_answer`` finds the one
-that holds each answer cell. Mutants are small edits of the masters' reference
-solutions (read from the notebooks), so they stay in step with them: an edit
-whose anchor is no longer in the master fails loudly at import.
+that holds each answer cell. Mutants are anchored edits of the masters'
+reference solutions (tests/mutants/derive.py), so they stay in step with them:
+an edit whose anchor is no longer in the master fails loudly at import.
 """
 
-from pathlib import Path
+from __future__ import annotations
 
-import nbformat
+from mutants.derive import Reference
 
 NOTEBOOK = "a4_convnets/a4_convnets.ipynb"
 NOTEBOOKS = ["a4_convnets/a4_convnets.ipynb", "a4_convnets/a4_vgg_cifar.ipynb"]
 
-_SOURCE = Path(__file__).resolve().parents[2] / "source"
-
-
-def _reference_sources() -> dict[str, str]:
-    """grade_id -> the answer cell's reference solution, without the BEGIN/END markers."""
-    sources = {}
-    for name in NOTEBOOKS:
-        notebook = nbformat.read(_SOURCE / name, as_version=4)
-        for cell in notebook.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution") and cell.cell_type == "code":
-                lines = [line for line in cell.source.splitlines()
-                         if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
-                sources[meta["grade_id"]] = "\n".join(lines) + "\n"
-    return sources
-
-
-_REFERENCE = _reference_sources()
-
-
-def _edit(grade_id: str, *replacements: tuple[str, str]) -> str:
-    source = _REFERENCE[grade_id]
-    for old, new in replacements:
-        assert source.count(old) == 1, f"mutant anchor not found exactly once in {grade_id}: {old!r}"
-        source = source.replace(old, new)
-    return source
-
-
-def _conv_forward(body: str) -> str:
-    """Conv2d with the reference __init__ and the given forward body (indented 8 spaces)."""
-    head = _REFERENCE["Conv2d"].split("    def forward(self, x):")[0]
-    return head + "    def forward(self, x):\n" + body
-
-
-_CONV_WINDOW = "out[:, :, i, j] = products.sum(dim=(2, 3, 4)) + self.bias"
+_REFERENCE = Reference(*NOTEBOOKS)
+_edit, _body = _REFERENCE.edit, _REFERENCE.with_body
 
 MUTANTS = [
     # ------------------------------------------------------------------ 1. Conv2d
@@ -67,11 +34,11 @@ MUTANTS = [
     ("Conv2d", "kernel flipped (true convolution instead of cross-correlation)",
      _edit("Conv2d", ("products = window.unsqueeze(1) * self.weight",
                       "products = window.unsqueeze(1) * self.weight.flip(-1, -2)"))),
-    ("Conv2d", "forward calls torch.nn.functional.conv2d", _conv_forward(
+    ("Conv2d", "forward calls torch.nn.functional.conv2d", _body("Conv2d", forward=
         "        # shortcut\n"
         "        return torch.nn.functional.conv2d(x, self.weight, self.bias, stride=self.stride, "
         "padding=self.padding)\n")),
-    ("Conv2d", "forward uses F.unfold (im2col) instead of a loop", _conv_forward(
+    ("Conv2d", "forward uses F.unfold (im2col) instead of a loop", _body("Conv2d", forward=
         "        import torch.nn.functional as F\n"
         "        n, c, h, w = x.shape\n"
         "        k, s, p = self.kernel_size, self.stride, self.padding\n"
@@ -80,7 +47,7 @@ MUTANTS = [
         "        columns = F.unfold(x, k, padding=p, stride=s)                  # (N, C*k*k, L)\n"
         "        out = self.weight.reshape(self.out_channels, -1) @ columns + self.bias[:, None]\n"
         "        return out.reshape(n, self.out_channels, h_out, w_out)\n")),
-    ("Conv2d", "windows cut with Tensor.unfold", _conv_forward(
+    ("Conv2d", "windows cut with Tensor.unfold", _body("Conv2d", forward=
         "        n, c, h, w = x.shape\n"
         "        k, s, p = self.kernel_size, self.stride, self.padding\n"
         "        padded = x.new_zeros(n, c, h + 2 * p, w + 2 * p)\n"
@@ -105,16 +72,8 @@ MUTANTS = [
      _edit("averaging_kernel", ("torch.ones(1, in_channels,", "torch.ones(in_channels,"))),
     ("averaging_kernel", "ones, not divided", _edit("averaging_kernel", (" / size", ""))),
 
-    ("averaged_image", "only the first channel is averaged", '''def averaged_image(image, kernel_size=3):
-    first = image[0].to(torch.float64)
-    h, w = first.shape
-    k = kernel_size
-    out = torch.empty(h - k + 1, w - k + 1, dtype=torch.float64)
-    for i in range(h - k + 1):
-        for j in range(w - k + 1):
-            out[i, j] = first[i:i + k, j:j + k].mean()
-    return out
-'''),
+    ("averaged_image", "only the first channel is averaged",
+     _edit("averaged_image", ("image = image.to(torch.float64)", "image = image[:1].to(torch.float64)"))),
     ("averaged_image", "channel averages summed instead of averaged",
      _edit("averaged_image", ("image[:, i:i + k, j:j + k].mean()", "image[:, i:i + k, j:j + k].mean(dim=(1, 2)).sum()"))),
     ("averaged_image", "zero padding 1 (output as large as the input)",
@@ -140,17 +99,13 @@ MUTANTS = [
     ("receptive_field", "jump updated before the field grows",
      _edit("receptive_field", ("        field += (kernel_size - 1) * jump\n        jump *= stride\n",
                                "        jump *= stride\n        field += (kernel_size - 1) * jump\n"))),
-    ("receptive_field", "sum of the kernel sizes", '''def receptive_field(layers):
-    return max(1, sum(kernel_size for kernel_size, stride in layers))
-'''),
+    ("receptive_field", "sum of the kernel sizes",
+     _body("receptive_field", receptive_field="return max(1, sum(kernel_size for kernel_size, stride in layers))")),
     ("receptive_field", "layers taken in the wrong order",
      _edit("receptive_field", ("in layers:", "in reversed(layers):"))),
-    ("receptive_field", "field multiplied by the stride", '''def receptive_field(layers):
-    field = 1
-    for kernel_size, stride in layers:
-        field = (field + kernel_size - 1) * stride
-    return field
-'''),
+    ("receptive_field", "field multiplied by the stride",
+     _edit("receptive_field", ("field += (kernel_size - 1) * jump\n        jump *= stride",
+                               "field = (field + kernel_size - 1) * stride"))),
 
     ("vgg_parameter_counts", "convolution biases forgotten",
      _edit("vgg_parameter_counts", ("conv += item * channels * 3 * 3 + item", "conv += item * channels * 3 * 3"))),
@@ -225,26 +180,18 @@ MUTANTS = [
      _edit("pick_examples", ("hits = probs.argmax(dim=1) == labels", "hits = probs.argmax(dim=1) != labels"))),
     ("pick_examples", "argmax over the wrong dimension",
      _edit("pick_examples", ("probs.argmax(dim=1)", "probs.argmax(dim=0)"))),
-    ("pick_examples", "always n indices, repeating when there are fewer", '''def pick_examples(probs, labels, n=3):
-    hits = probs.argmax(dim=1) == labels
-    correct = [int(i) for i in torch.nonzero(hits).flatten()]
-    wrong = [int(i) for i in torch.nonzero(~hits).flatten()]
-    return (correct * n)[:n], (wrong * n)[:n]
-'''),
-    ("pick_examples", "indices returned as a tensor", '''def pick_examples(probs, labels, n=3):
-    hits = probs.argmax(dim=1) == labels
-    return torch.nonzero(hits).flatten()[:n], torch.nonzero(~hits).flatten()[:n]
-'''),
+    ("pick_examples", "always n indices, repeating when there are fewer",
+     _edit("pick_examples", ("torch.nonzero(hits).flatten()[:n]", "torch.nonzero(hits).flatten()"),
+           ("torch.nonzero(~hits).flatten()[:n]", "torch.nonzero(~hits).flatten()"),
+           ("return correct, wrong", "return (correct * n)[:n], (wrong * n)[:n]"))),
+    ("pick_examples", "indices returned as a tensor",
+     _edit("pick_examples", *((f"[int(i) for i in torch.nonzero({hits}).flatten()[:n]]",
+                               f"torch.nonzero({hits}).flatten()[:n]") for hits in ("hits", "~hits")))),
 
     ("plot_examples", "figure shown, not returned",
      _edit("plot_examples", ("    return fig\n", "    plt.show()\n"))),
-    ("plot_examples", "images only, no bar charts", '''def plot_examples(images, probs, labels, indices, classes):
-    fig, axes = plt.subplots(1, len(indices), squeeze=False)
-    for ax, index in zip(axes[0], indices):
-        ax.imshow(images[index].permute(1, 2, 0))
-        ax.set_title(classes[int(labels[index])])
-    return fig
-'''),
+    ("plot_examples", "images only, no bar charts",
+     _edit("plot_examples", ("        row[1].barh(range(len(classes)), probs[index].tolist())\n", ""))),
     ("plot_examples", "bars of the five most probable classes only",
      _edit("plot_examples", ("row[1].barh(range(len(classes)), probs[index].tolist())",
                              "row[1].barh(range(5), probs[index].topk(5).values.tolist())"))),
@@ -253,7 +200,7 @@ MUTANTS = [
 ]
 
 ALTERNATIVES = [
-    ("Conv2d", "einsum over each window, F.pad, a comment naming conv2d and unfold", _conv_forward(
+    ("Conv2d", "einsum over each window, F.pad, a comment naming conv2d and unfold", _body("Conv2d", forward=
         "        # Same numbers as torch.nn.functional.conv2d would give, without conv2d or unfold.\n"
         "        import torch.nn.functional as F\n"
         "        k, s, p = self.kernel_size, self.stride, self.padding\n"
