@@ -1,9 +1,9 @@
 """Shared set-up: stand-in data sets, and markers that select by assignment, item and layer.
 
 Markers (see docs/testing.md): ``a1`` ... ``a7``, one per ``source/aN_*`` folder, on every test of that
-assignment; ``aN_<answer_id>`` (e.g. ``a3_Linear``) on the tests of one answer cell; ``unit``, ``grader``,
+assignment; ``aN_<answer_id>`` (e.g. ``a3_linear``) on the tests of one answer cell; ``unit``, ``grader``,
 ``content``, ``mutants``, ``student`` from the folder a test file is in. So ``pytest -m a3``,
-``pytest -m a3_Linear`` and ``pytest -m grader`` select what they say.
+``pytest -m a3_linear`` and ``pytest -m grader`` select what they say.
 """
 
 from __future__ import annotations

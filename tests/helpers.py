@@ -12,7 +12,7 @@ import nbformat
 
 from dlcourse.demo import filled_notebook
 from dlcourse.grading import GradingOptions
-from dlcourse.notebook import read_notebook
+from dlcourse.notebook import grade_id, is_test_cell, nbgrader_meta, read_notebook
 from dlcourse.data import data_root
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,15 +56,13 @@ def solution_notebook(master: Path):
 
 def answer_ids(master: Path) -> list[str]:
     notebook = read_notebook(master)
-    return [c.metadata["nbgrader"]["grade_id"] for c in notebook.cells
-            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
+    return [grade_id(c) for c in notebook.cells if nbgrader_meta(c).get("solution") and c.cell_type == "code"]
 
 
 def item_test_ids(master: Path, answer_id: str) -> list[str]:
     """The test cells that belong to an answer cell: test_<id> and test_<id>_*."""
     notebook = read_notebook(master)
-    ids = [c.metadata["nbgrader"]["grade_id"] for c in notebook.cells
-           if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
+    ids = [grade_id(c) for c in notebook.cells if is_test_cell(c)]
     pattern = re.compile(rf"^test_{re.escape(answer_id)}(_.+)?$")
     return [i for i in ids if pattern.match(i)]
 
@@ -73,7 +71,7 @@ def with_answer(notebook, answer_id: str, source: str):
     copy = nbformat.from_dict(notebook)
     found = False
     for cell in copy.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == answer_id:
+        if grade_id(cell) == answer_id:
             cell.source = source
             found = True
     assert found, f"no answer cell {answer_id!r} in the notebook"

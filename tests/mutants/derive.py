@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 
-from dlcourse.demo import solution_source
+from dlcourse.notebook import grade_id, nbgrader_meta, solution_source
 
 SOURCE = Path(__file__).resolve().parents[2] / "source"
 
@@ -41,10 +41,9 @@ def _answer_cells(notebooks) -> dict[str, object]:
     cells = {}
     for name in notebooks:
         for cell in nbformat.read(str(SOURCE / name), as_version=4).cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution") and cell.cell_type == "code":
-                assert meta["grade_id"] not in cells, f"answer cell {meta['grade_id']!r} in two notebooks"
-                cells[meta["grade_id"]] = cell
+            if nbgrader_meta(cell).get("solution") and cell.cell_type == "code":
+                assert grade_id(cell) not in cells, f"answer cell {grade_id(cell)!r} in two notebooks"
+                cells[grade_id(cell)] = cell
     return cells
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from dlcourse.grading import CourseLayout, GradingJob, default_executor, grade_submission, nbgrader_meta
+from dlcourse.course import CourseLayout
+from dlcourse.grading import GradingJob, default_executor, grade_submission
+from dlcourse.notebook import grade_id, is_test_cell
 from helpers import (SOURCE, answer_ids, item_test_ids, kill_rate_summary, master_with_answer, mutant_modules,
                      options, record_kill_rate, solution_notebook, with_answer)
 
@@ -50,10 +52,9 @@ def cut_master(master_path, answer_id: str):
     """The master up to the item's last test cell, without the other items' tests."""
     master = nbformat.read(str(master_path), as_version=4)
     own = set(item_test_ids(master_path, answer_id))
-    last = max(i for i, c in enumerate(master.cells) if nbgrader_meta(c).get("grade_id") in own)
+    last = max(i for i, c in enumerate(master.cells) if grade_id(c) in own)
     cells = [c for c in master.cells[:last + 1]
-             if not (nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")
-                     and nbgrader_meta(c).get("grade_id") not in own)]
+             if not (is_test_cell(c) and grade_id(c) not in own)]
     master.cells = cells
     return master
 
@@ -84,14 +85,14 @@ def test_mutants_are_killed_and_alternatives_pass(prefix, answer_id, tmp_path, e
     for kind, master in (("alternative", nbformat.read(str(master_path), as_version=4)),
                          ("mutant", cut_master(master_path, answer_id))):
         layout = write_course(tmp_path / kind, assignment, master, master_path.name)
-        kept = {nbgrader_meta(c).get("grade_id") for c in master.cells}  # the cut master's cells, for mutants
+        kept = {grade_id(c) for c in master.cells}  # the cut master's cells, for mutants
         for index, description, source in variants[kind]:
             student = f"{kind}-{index:03d}"
             folder = layout.submitted / student / assignment
             folder.mkdir(parents=True)
             notebook = with_answer(solution_notebook(master_path), answer_id, source)
             if kind == "mutant":
-                last = max(i for i, c in enumerate(notebook.cells) if nbgrader_meta(c).get("grade_id") in kept)
+                last = max(i for i, c in enumerate(notebook.cells) if grade_id(c) in kept)
                 notebook.cells = notebook.cells[:last + 1]
             nbformat.write(notebook, str(folder / master_path.name))
             job = GradingJob(student, assignment, str(folder), str(layout.source / assignment), options())
