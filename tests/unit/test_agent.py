@@ -10,35 +10,13 @@ table, so these tests assert only on handles they made themselves.
 from __future__ import annotations
 
 import base64
-import builtins
 import pickle
-import sys
 
 import pytest
 import torch
 
 from dlcourse.bridge import agent
 from dlcourse.bridge import wire
-
-
-@pytest.fixture
-def notebook():
-    """``define(source)`` runs ``source`` as a student's cell in ``__main__``; its names are removed afterwards."""
-    assert not hasattr(builtins, "get_ipython"), "an IPython shell is running: serve would use its namespace"
-    namespace = sys.modules["__main__"].__dict__
-    before = dict(namespace)
-
-    def define(source: str = "", filename: str = "<student cell>", **values) -> dict:
-        exec(compile(source, filename, "exec"), namespace)
-        namespace.update(values)
-        return namespace
-
-    yield define
-    for name in [name for name in namespace if name not in before]:
-        del namespace[name]
-    for name, value in before.items():
-        if namespace.get(name, object()) is not value:
-            namespace[name] = value
 
 
 def serve(**request) -> dict:

@@ -11,9 +11,7 @@ the fixture checks that the in-process one is in force.
 
 from __future__ import annotations
 
-import builtins
 import math
-import sys
 import warnings
 
 import numpy as np
@@ -37,27 +35,6 @@ def label(value) -> str:
     text = repr(value)
     # No memory addresses in test ids: pytest-xdist's workers must collect the same ids.
     return (f"<{type(value).__name__} object>" if " at 0x" in text else text)[:40]
-
-
-@pytest.fixture
-def notebook(monkeypatch):
-    """``define(source, In=[...])`` runs ``source`` as a student's cell in ``__main__``; undone afterwards."""
-    assert not hasattr(builtins, "get_ipython"), "an IPython shell is running: student would use its namespace"
-    assert isinstance(backends.current(), backends.InProcessBackend)
-    namespace = sys.modules["__main__"].__dict__
-    before = dict(namespace)
-
-    def define(source: str = "", filename: str = "<student cell>", **values) -> dict:
-        exec(compile(source, filename, "exec"), namespace)
-        namespace.update(values)
-        return namespace
-
-    yield define
-    for name in [name for name in namespace if name not in before]:
-        del namespace[name]
-    for name, value in before.items():
-        if namespace.get(name, object()) is not value:
-            namespace[name] = value
 
 
 def failure(check, *args, **kwargs) -> str:
