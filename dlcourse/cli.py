@@ -101,7 +101,8 @@ def _with_course(module):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlcourse", description="Release, grade and hand in the course's notebooks.")
+    parser = argparse.ArgumentParser(prog="dlcourse",
+                                     description="Release, grade and hand in the course's notebooks.")
     parser.add_argument("--course", help="course root (default: $DLCOURSE_ROOT, or the folder holding "
                                          "nbgrader_config.py at or above the current one)")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -84,7 +84,8 @@ def run_demo(root: Path, workers: int | None = None) -> int:
     names = write_examples(layout.root, layout.submitted)
     print(f"2. example submissions in submitted/: {', '.join(names)} (cheater: wrong answers, "
           "monkeypatches torch.allclose and the test helpers)")
-    print(f"3. grade: {f'{workers} workers' if workers else 'one worker per core'}, each notebook in its own sandboxed kernel")
+    how_many = f"{workers} workers" if workers else "one worker per core"
+    print(f"3. grade: {how_many}, each notebook in its own sandboxed kernel")
     try:
         report = grade_and_report(layout, DEMO_ASSIGNMENT, GradingOptions(read_only=[str(data_root())]),
                                   workers=workers)

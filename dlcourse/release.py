@@ -31,9 +31,11 @@ def with_tools_on_path(env: dict[str, str]) -> dict[str, str]:
 def run_nbgrader(layout: CourseLayout, *args: str) -> subprocess.CompletedProcess:
     """Run an nbgrader command in the course root, with the course's config."""
     command = [sys.executable, "-m", "nbgrader", *args]
-    process = subprocess.run(command, cwd=layout.root, capture_output=True, text=True, env=with_tools_on_path(os.environ))
+    process = subprocess.run(command, cwd=layout.root, capture_output=True, text=True,
+                             env=with_tools_on_path(os.environ))
     if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(['nbgrader', *args])} failed:\n{process.stdout[-3000:]}{process.stderr[-3000:]}")
+        raise RuntimeError(f"{' '.join(['nbgrader', *args])} failed:\n"
+                           f"{process.stdout[-3000:]}{process.stderr[-3000:]}")
     return process
 
 

@@ -319,7 +319,8 @@ def forbidden_names_in(source: str, forbidden: Iterable[str]) -> list[str]:
                 len(node.args) > 1 and isinstance(node.args[1], ast.Constant))
             if computed_getattr or node.func.id in ("__import__", "eval", "exec", "import_module"):
                 found.add(f"{node.func.id}(...)")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "import_module":
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "import_module":
             found.add("import_module(...)")  # importlib.import_module("torch.nn.functional") hides the import
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in forbidden:
             found.add(node.value)
