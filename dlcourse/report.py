@@ -36,6 +36,8 @@ _NOT_ATTEMPTED = re.compile("|".join(["NotImplementedError", *(re.escape(s.stude
 _DIGITS = re.compile(r"\d+(\.\d+)?(e[-+]?\d+)?")
 _PATHS = re.compile(r"(/[\w.\-]+)+")
 
+#: How grading words a test cell that raised something other than a failed check (the test itself broke).
+TEST_ERROR = "the test could not run"
 _NOT_GRADED = (Status.MISSING, Status.INVALID_NOTEBOOK)
 
 SIMILARITY_NOTE = ("Similarity is evidence for a person to judge, never a penalty by itself: short tasks have few "
@@ -99,7 +101,8 @@ def item_analysis(results: list[SubmissionResult], manual: dict[str, dict] | Non
 
     Flags: ``nobody scores`` (every graded student got 0), ``everybody full`` (every one full marks),
     ``shared failure`` (at least ``shared_min`` failures that are not blanks, and ``shared_share`` of them
-    with one message: the text or the test may be wrong), ``low discrimination`` (< 0 with 5+ students).
+    with one message: the text or the test may be wrong), ``test error (n)`` (the test cell itself raised for n
+    students, e.g. a name another test cell defines), ``low discrimination`` (< 0 with 5+ students).
     """
     items: dict[tuple[str, str], Item] = {}
     for result in results:
@@ -137,6 +140,9 @@ def item_analysis(results: list[SubmissionResult], manual: dict[str, dict] | Non
         failures = sum(n for _, n in attempted)
         if attempted and failures >= shared_min and attempted[0][1] >= max(shared_min, shared_share * failures):
             item.flags.append("shared failure")
+        broken = sum(m.startswith(TEST_ERROR) for m in item.messages.values())
+        if broken:
+            item.flags.append(f"test error ({broken})")
         if item.discrimination is not None and item.discrimination < 0 and len(graded) >= 5:
             item.flags.append("low discrimination")
     return list(items.values())
@@ -393,12 +399,20 @@ def render_html(report: AssignmentReport) -> str:
                           _num(i.mean), _num(i.full_share, "{:.0%}"), _num(i.discrimination),
                           "".join(f"<span class=flag>{_e(f)}</span>" for f in i.flags)] for i in report.items]))
 
-    parts.append("<h2>Commonest failure messages</h2><p>One forum post per line answers that many students.</p>")
+    parts.append("<h2>Commonest failure messages</h2><p>One forum post per line answers that many students. "
+                 "Blank answers (<code>NotImplementedError</code>) and notebooks that did not run are counted "
+                 "apart; click a message for a full example.</p>")
+    rows = []
     for item in report.items:
-        if item.common_failures:
-            parts.append(f"<h3><code>{_e(item.grade_id)}</code>: {len(item.messages)} failed</h3>")
-            parts.append(_table(["students", "message (one example)"],
-                                [[n, f"<pre>{_e(example[:600])}</pre>"] for _, n, example in item.common_failures[:5]]))
+        if not item.common_failures:
+            continue
+        blank = sum(n for k, n, _ in item.common_failures if _NOT_ATTEMPTED.search(k))
+        shown = [(n, example) for k, n, example in item.common_failures if not _NOT_ATTEMPTED.search(k)][:3]
+        cells = "".join(f"<details><summary>{n} &times; {_e(example.strip().splitlines()[0][:160])}</summary>"
+                        f"<pre>{_e(example[:1500])}</pre></details>" for n, example in shown)
+        rows.append([f"<code>{_e(item.grade_id)}</code>", len(item.messages), blank, cells or "–"])
+    parts.append(_table(["item", "failed", "blank or did not run", "commonest other messages"], rows)
+                 if rows else "<p>No failures.</p>")
 
     parts.append("<h2>Grading time</h2>")
     times = [(r.student_id, nb.name, nb.seconds) for r in results for nb in r.notebooks]
@@ -421,10 +435,13 @@ def render_html(report: AssignmentReport) -> str:
     parts.append(f'<p class=note>{_e(SIMILARITY_NOTE)}</p>')
     pair_scores = [p.score for p in report.pairs]
     if pair_scores:
-        parts.append(f"<p>{len(pair_scores)} pairs compared on the students' own code (the release's lines "
+        parts.append(f"<p>{len(pair_scores)} pair{'s' if len(pair_scores) != 1 else ''} compared on the students' own code (the release's lines "
                      f"removed; names, comments and the order of statements do not count). Cut-off from this "
                      f"class: {report.cut:.2f}.</p>")
         parts.append(_histogram(pair_scores, 1.0, "similarity of every pair", "similarity", mark=report.cut))
+        if len(pair_scores) < 10:
+            parts.append(f"<p>Only {len(pair_scores)} pair{'s' if len(pair_scores) != 1 else ''}: too few for the class's spread to mean much; "
+                         f"read the cut-off as a floor.</p>")
     flagged = report.flagged_pairs
     parts.append(f"<p>{len(flagged)} pairs above the cut-off.</p>" if flagged else "<p>No pair above the cut-off.</p>")
     for pair in flagged:

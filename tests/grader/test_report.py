@@ -114,6 +114,20 @@ def test_item_statistics_equal_their_definitions_on_random_scores(seed):
             assert item.discrimination is None
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_test_cell_that_raises_itself_is_flagged_as_a_test_error(seed):
+    draw = random.Random(seed)
+    broken = set(draw.sample([f"t{i}" for i in range(5)], 2))
+    results = []
+    for n in range(8):
+        cells = [CellGrade("nb", g, "test", 1.0, 0.0 if g in broken or n % 2 else 1.0,
+                           "the test could not run: NameError: name '_helper' is not defined" if g in broken and n % 3
+                           else "wrong value") for g in (f"t{i}" for i in range(5))]
+        results.append(SubmissionResult(f"s{n}", "A", Status.OK, [NotebookResult("nb", Status.OK, cells)]))
+    flagged = {i.grade_id for i in item_analysis(results) if any(f.startswith("test error") for f in i.flags)}
+    assert flagged == broken
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_failure_messages_that_differ_only_in_numbers_and_paths_group_together(seed):
     draw = random.Random(seed)
