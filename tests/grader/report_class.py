@@ -32,7 +32,6 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
 
 from tiny_course import REPOSITORY
 
