@@ -32,7 +32,6 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from tiny_course import REPOSITORY
 
 ASSIGNMENT = "stats"
