@@ -85,6 +85,29 @@ def cmd_feedback(args) -> int:
     return EXIT_OK
 
 
+def cmd_report(args) -> int:
+    from .report import write_course_report, write_report
+
+    layout = _layout(args)
+    try:
+        if args.across:
+            scores, page, summary = write_course_report(layout)
+            print(summary)
+            print(f"\nwrote {scores.relative_to(layout.root)} and {page.relative_to(layout.root)}")
+            return EXIT_OK
+        if not args.assignment:
+            print("dlcourse report: name an assignment, or --course for all of them", file=sys.stderr)
+            return EXIT_USAGE
+        layout.require_assignment(args.assignment)
+        path, report = write_report(layout, args.assignment)
+    except FileNotFoundError as error:
+        print(f"dlcourse report: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(report.summary())
+    print(f"\nwrote {path.relative_to(layout.root)}")
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -130,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     feedback = commands.add_parser("feedback", help="per-student HTML feedback (no hidden test code)")
     feedback.add_argument("assignment")
     feedback.set_defaults(func=cmd_feedback)
+
+    report = commands.add_parser("report", help="instructor report: items, failures, time, similarity (HTML)")
+    report.add_argument("assignment", nargs="?")
+    report.add_argument("--course", dest="across", action="store_true",
+                        help="every assignment: scores per student (CSV for the LMS) and the class's trend")
+    report.set_defaults(func=cmd_report)
 
     demo = commands.add_parser("demo", help="release, grade a few example submissions, print the grades")
     demo.add_argument("--workers", type=int, default=None, help="students graded at once (default: one per core)")
