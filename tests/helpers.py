@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 import shutil
@@ -123,3 +124,62 @@ def kill_rate_summary(text: str) -> str:
             f"{passed}/{alternatives} alternatives with full marks ({items} items)\n"
             for prefix, (killed, mutants, passed, alternatives, items) in sorted(totals.items())]
     return "".join(sums + other)
+
+
+# --------------------------------------------------------------------------
+# What test cells take from each other.
+
+_SAFE_STATEMENTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _bound_names(tree) -> set[str]:
+    """Every name a piece of code binds anywhere (assignments, loops, defs, imports, arguments, comprehensions)."""
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            arguments = node.args
+            names.update(a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs)
+            names.update(a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        if isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def _provided_before_any_check(tree) -> set[str]:
+    """Names a test cell binds before its first statement that can fail (a check, a call of student code)."""
+    names: set[str] = set()
+    for node in tree.body:
+        constant = isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets) and \
+            not any(isinstance(n, (ast.Call, ast.Attribute, ast.Subscript)) for n in ast.walk(node.value))
+        if not (isinstance(node, _SAFE_STATEMENTS) or constant):
+            break
+        names |= _bound_names(ast.Module(body=[node], type_ignores=[]))
+    return names
+
+
+def dependencies_between_test_cells(master: Path) -> dict[str, tuple[set[str], set[str]]]:
+    """For each test cell: (earlier test cells whose names it uses, names it uses that no earlier cell
+    binds before its first check). A name of the second kind is only there if an earlier test cell got
+    past its checks: a student who fails that test would lose this one too."""
+    import builtins
+
+    from dlcourse.notebook import is_test_cell, strip_magics
+
+    provided: dict[str, str] = {}
+    bound_anywhere: dict[str, str] = {}
+    result = {}
+    for cell in (c for c in read_notebook(master).cells if is_test_cell(c)):
+        tree = ast.parse(strip_magics(cell.source))
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        free = used - _bound_names(tree) - set(dir(builtins))
+        result[grade_id(cell)] = ({provided[n] for n in free if n in provided},
+                                  {n for n in free if n not in provided and n in bound_anywhere})
+        for name in _provided_before_any_check(tree):
+            provided.setdefault(name, grade_id(cell))
+        for name in _bound_names(tree):
+            bound_anywhere.setdefault(name, grade_id(cell))
+    return result

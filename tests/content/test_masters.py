@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from dlcourse.notebook import nbgrader_meta
-from helpers import RELEASE, ROOT, SOURCE, mutant_modules
+from helpers import RELEASE, ROOT, SOURCE, mutant_modules, dependencies_between_test_cells
 
 MASTERS = sorted(SOURCE.glob("*/*.ipynb"))
 ASSIGNMENTS = sorted({master.parent.name for master in MASTERS})
@@ -162,7 +162,7 @@ def test_every_answer_cell_defines_its_curriculum_name_and_has_tests_with_hidden
         for test_id in own:
             source = tests[test_id].source
             assert nbgrader_meta(tests[test_id]).get("points", 0) > 0, test_id
-            public = source.split("### BEGIN HIDDEN TESTS")[0]
+            public = _outside(source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
             assert any(call in public for call in public_checks), f"{test_id} has no public check"
             if test_id not in NO_HIDDEN_PART.get(master.stem, ()):
                 assert "### BEGIN HIDDEN TESTS" in source and "### END HIDDEN TESTS" in source, test_id
@@ -188,6 +188,14 @@ def test_test_cells_reach_student_code_only_through_student(master):
             imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                          if isinstance(node, ast.ImportFrom) and node.module}
             assert imported <= TEST_CELL_IMPORTS[assignment], imported - TEST_CELL_IMPORTS[assignment]
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_a_failed_test_cell_costs_no_points_in_later_ones(master):
+    """What a test cell takes from an earlier one (helpers, data) is bound before that cell's first check:
+    a student who fails one item must not lose the items after it because a helper was never defined."""
+    late = {test_id: sorted(names) for test_id, (_, names) in dependencies_between_test_cells(master).items() if names}
+    assert not late, f"test cells use names that an earlier test cell binds only after a check could fail: {late}"
 
 
 @pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
@@ -230,6 +238,12 @@ def test_mutants_cover_every_answer_cell_and_define_its_name(assignment):
 # The release
 
 
+def _outside(source: str, begin: str, end: str) -> str:
+    """The part of a cell outside its secret regions: what students see of it (a cell may have several)."""
+    parts = source.split(begin)
+    return "\n".join([parts[0]] + [part.split(end, 1)[1] if end in part else "" for part in parts[1:]])
+
+
 def _secret_lines(source: str, begin: str, end: str) -> list[str]:
     return [line.strip() for region in source.split(begin)[1:] for line in region.split(end)[0].splitlines()
             if len(line.strip()) >= SECRET_LINE_MIN_CHARS]
@@ -247,14 +261,14 @@ def _leaks(master, release) -> list[str]:
     provided = "\n".join(c.source for c in release.cells if not nbgrader_meta(c).get("solution"))
     release_lines = {line.strip() for line in text.splitlines()}
     public_lines = {line.strip() for c in master.cells for line in
-                    c.source.split("### BEGIN SOLUTION")[0].split("### BEGIN HIDDEN TESTS")[0].splitlines()}
+                    _outside(_outside(c.source, *REGIONS["solution"]), *REGIONS["hidden test"]).splitlines()}
     released = {nbgrader_meta(c)["grade_id"]: c.source for c in release.cells if nbgrader_meta(c).get("grade_id")}
     leaks = []
     for cell in master.cells:
         grade_id = nbgrader_meta(cell).get("grade_id")
         own_release = released.get(grade_id, "") if grade_id else ""
         for kind, (begin, end) in REGIONS.items():
-            outside = cell.source.split(begin)[0]
+            outside = _outside(cell.source, begin, end)
             for line in _secret_lines(cell.source, begin, end):
                 if (line in text and line not in provided) or (line in release_lines and line not in public_lines) \
                         or (line in own_release and line not in outside):
@@ -276,7 +290,7 @@ def test_release_has_no_solution_and_no_hidden_test(master):
         assert "raise NotImplementedError()" in released[nbgrader_meta(cell)["grade_id"]]
     begin, end = REGIONS["hidden test"]
     for cell in _test_cells(notebook):
-        public = cell.source.split(begin)[0]
+        public = _outside(cell.source, begin, end)
         for region in cell.source.split(begin)[1:]:
             probes = [line.strip() for line in region.split(end)[0].splitlines()
                       if len(line.strip()) >= PROBE_MIN_CHARS and line.strip() not in public]

@@ -22,7 +22,7 @@ from dlcourse.course import CourseLayout
 from dlcourse.grading import GradingJob, default_executor, grade_submission
 from dlcourse.notebook import grade_id, is_test_cell
 from helpers import (SOURCE, answer_ids, item_test_ids, kill_rate_summary, master_with_answer, mutant_modules,
-                     options, record_kill_rate, solution_notebook, with_answer)
+                     options, record_kill_rate, solution_notebook, dependencies_between_test_cells, with_answer)
 
 MODULES = mutant_modules()
 
@@ -49,12 +49,22 @@ def executor():
 
 
 def cut_master(master_path, answer_id: str):
-    """The master up to the item's last test cell, without the other items' tests."""
+    """The master up to the item's last test cell, without the other items' tests.
+
+    Earlier test cells whose helpers the item's tests use stay (they pass on the reference's other
+    answers): without them a mutant would be "killed" by a NameError of the test, not by its mistake.
+    """
     master = nbformat.read(str(master_path), as_version=4)
     own = set(item_test_ids(master_path, answer_id))
+    dependencies = dependencies_between_test_cells(master_path)
+    keep, todo = set(own), list(own)
+    while todo:
+        for needed in dependencies[todo.pop()][0] - keep:
+            keep.add(needed)
+            todo.append(needed)
     last = max(i for i, c in enumerate(master.cells) if grade_id(c) in own)
     cells = [c for c in master.cells[:last + 1]
-             if not (is_test_cell(c) and grade_id(c) not in own)]
+             if not (is_test_cell(c) and grade_id(c) not in keep)]
     master.cells = cells
     return master
 
