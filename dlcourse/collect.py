@@ -52,7 +52,9 @@ KEPT_SUFFIXES = (".ipynb", ".pdf")
 REPORT_COLUMNS = ["source", "origin", "handed_in", "late", "names", "student_ids", "group", "representative",
                   "action", "reason"]
 
-_MOODLE = re.compile(r"^(?P<name>.+?)_(?P<pid>\d+)_assign(?:submission|feedback)_[a-z]+_(?P<rest>.*)$")
+#: ``fullname_participantid_plugintype_pluginname[_rest]``: Moodle >= 4.1 names folders without the trailing "_",
+#: earlier versions with it; a flat download puts the file name in ``rest``.
+_MOODLE = re.compile(r"^(?P<name>.+?)_(?P<pid>\d+)_assign(?:submission|feedback)_[a-z]+(?:_(?P<rest>.*))?$")
 _CANVAS = re.compile(r"^(?P<name>[a-z0-9]+?)(?P<late>_LATE)?_(?P<uid>\d+)_(?P<sid>\d+)_(?P<file>.+)$")
 
 
@@ -144,7 +146,7 @@ def read_moodle(path: Path, roster: Roster) -> list[Handin]:
                 continue
             parts = PurePosixPath(info.filename).parts
             match = _MOODLE.match(parts[0]) if len(parts) > 1 else _MOODLE.match(parts[-1])
-            if not match:
+            if not match or (len(parts) == 1 and not match["rest"]):
                 continue
             key = f"{match['name']}_{match['pid']}"
             if key not in found:
@@ -202,8 +204,8 @@ def read_github(path: Path, roster: Roster, assignment: str) -> list[Handin]:
         for file in sorted(repo.rglob("*")):
             relative = file.relative_to(repo)
             if file.is_file() and _useful(str(relative)):
-                _add_file(files, file.name, file.read_bytes()) if file.suffix.lower() in KEPT_SUFFIXES + (".zip",) \
-                    else None
+                if file.suffix.lower() in KEPT_SUFFIXES + (".zip",):
+                    _add_file(files, file.name, file.read_bytes())
                 moment = dt.datetime.fromtimestamp(file.stat().st_mtime).astimezone()
                 newest = moment if newest is None or moment > newest else newest
         stamp = _git_time(repo) or newest or dt.datetime.now().astimezone()

@@ -89,11 +89,14 @@ def _zip_entry(bundle: zipfile.ZipFile, name: str, data: bytes, when: dt.datetim
     bundle.writestr(zipfile.ZipInfo(name, date_time=local.timetuple()[:6]), data)
 
 
-def moodle_zip(path: Path, entries, *, folders: bool = True) -> Path:
-    """Moodle "Download all submissions": ``Full Name_<participant id>_assignsubmission_file_[/]<file>``."""
+def moodle_zip(path: Path, entries, *, folders: bool = True, moodle_41: bool = False) -> Path:
+    """Moodle "Download all submissions": ``Full Name_<participant id>_assignsubmission_file_[/]<file>``.
+
+    Moodle 4.1 and later name the folders without the trailing "_" (see importziplib.php, docs/lms.md).
+    """
     with zipfile.ZipFile(path, "w") as bundle:
         for full_name, participant, files, when in entries:
-            prefix = f"{full_name}_{participant}_assignsubmission_file_"
+            prefix = f"{full_name}_{participant}_assignsubmission_file" + ("" if moodle_41 and folders else "_")
             for name, data in files.items():
                 _zip_entry(bundle, f"{prefix}/{name}" if folders else f"{prefix}{name}", data, when)
     return path
@@ -229,15 +232,17 @@ def test_a_partial_name_matches_the_one_student_it_is_part_of():
 
 
 def test_moodle_download_in_folders_and_flat_gives_each_group_one_folder_for_its_representative(tmp_path):
-    for folders in (True, False):
-        layout = bare_course(tmp_path / f"course-{folders}")
+    for folders, moodle_41 in ((True, False), (True, True), (False, False)):
+        layout = bare_course(tmp_path / f"course-{folders}-{moodle_41}")
         entries = []
         for index, (first, second) in enumerate(PAIRS):
             uploader = BY_ID[first if index % 2 else second]
             files = {NOTEBOOK: notebook_bytes(names_of(first, second), marker=f"group {index}"),
                      "tiny.pdf": PDF}
             entries.append((uploader.name, uploader.lms_id, files, at(11, index)))
-        report = collect(layout, ASSIGNMENT, moodle_zip(tmp_path / f"moodle-{folders}.zip", entries, folders=folders))
+        download = moodle_zip(tmp_path / f"moodle-{folders}-{moodle_41}.zip", entries, folders=folders,
+                              moodle_41=moodle_41)
+        report = collect(layout, ASSIGNMENT, download)
         assert not report.warnings
         assert layout.students(ASSIGNMENT) == [first for first, _ in PAIRS]
         groups = read_groups(layout, ASSIGNMENT)
