@@ -274,8 +274,10 @@ def previous_handins(layout: CourseLayout, assignment: str) -> tuple[list[Handin
         data = json.loads(stamp_file.read_text())
         handin = Handin("previous", data.get("origin", ""), {}, dt.datetime.fromisoformat(data["handed_in"]),
                         folder=folder)
-        handin.members = list(data.get("members", [student]))
+        handin.members = list(data.get("claimed", data.get("members", [student])))  # all it named, not what it won
         handin.names = list(data.get("names", []))
+        handin.problems = list(data.get("problems", []))
+        handin.marked_late = bool(data.get("marked_late", False))
         handin.source = data.get("source", "previous")
         earlier.append(handin)
     return earlier, by_hand
@@ -389,9 +391,8 @@ def collect(layout: CourseLayout, assignment: str, download: Path, *, source: st
             if m in by_hand:
                 warnings.append(f"{layout.submission_dir(m, assignment)} was not written by dlcourse collect; "
                                 f"left alone, so {handin.source} {handin.origin} is not collected for {m}")
-        if handin.folder is None:
-            for problem in handin.problems:
-                warnings.append(f"{handin.source} {handin.origin}: {problem}")
+        for problem in handin.problems:  # an earlier collect's too: WARNINGS.txt lists all that is graded
+            warnings.append(f"{handin.source} {handin.origin}: {problem}")
         if handin.folder is None and not _notebooks(handin):
             warnings.append(f"{handin.source} {handin.origin}: no notebook in the hand-in; nothing collected")
             rows.append(row(handin, "no-notebook", "no .ipynb file"))
@@ -411,7 +412,7 @@ def collect(layout: CourseLayout, assignment: str, download: Path, *, source: st
         members = roster.sort_ids(mine)
         group = Group("+".join(members), members[0], tuple(members))
         groups.append(group)
-        reasons = list(handin.problems) if handin.folder is None else []
+        reasons = list(handin.problems)
         dropped = [m for m in handin.members if m not in mine and m in owner and owner[m] is not handin]
         if dropped:
             reasons.append(_newer(handin, dropped, owner))
@@ -488,7 +489,8 @@ def _write_submitted(layout: CourseLayout, assignment: str, plans: list[tuple[Ha
             for name, content in sorted(handin.files.items()):
                 (target / name).write_bytes(content)
             data = {"source": handin.source, "origin": handin.origin,
-                    "handed_in": handin.handed_in.isoformat(timespec="seconds"), "names": handin.names}
+                    "handed_in": handin.handed_in.isoformat(timespec="seconds"), "names": handin.names,
+                    "claimed": handin.members, "problems": handin.problems, "marked_late": handin.marked_late}
         data["members"] = list(group.members)
         atomic_write(target / COLLECTED_NAME, json.dumps(data, indent=1))
     for spot in parked.values():  # superseded: every member has a newer hand-in

@@ -323,6 +323,29 @@ def test_two_hand_ins_claiming_one_student_are_reported_and_the_newer_is_graded(
     assert any("s01: older than" in r["reason"] for r in report.rows)
 
 
+def test_collecting_again_changes_nothing_and_keeps_earlier_warnings(tmp_path):
+    from tiny_course import tree_digest
+
+    layout = bare_course(tmp_path / "course")
+    entries = [(BY_ID["s02"].name, "1102", {NOTEBOOK: notebook_bytes(names_of("s01", "s02"))}, at(10)),
+               (BY_ID["s03"].name, "1103", {NOTEBOOK: notebook_bytes(names_of("s01", "s03"))}, at(11)),
+               (BY_ID["s07"].name, "1107", {NOTEBOOK: notebook_bytes("John von Neumann, Charles Babbage")}, at(10))]
+    download = moodle_zip(tmp_path / "m.zip", entries)
+    first = collect(layout, ASSIGNMENT, download)
+    groups, files = read_groups(layout, ASSIGNMENT), tree_digest(layout.submitted)
+    again = collect(layout, ASSIGNMENT, download)
+    assert read_groups(layout, ASSIGNMENT) == groups and tree_digest(layout.submitted) == files
+    assert set(again.warnings) == set(first.warnings)
+    # a second download (Canvas) adds its group; what the first one warned about is still listed
+    other = canvas_zip(tmp_path / "c.zip", [(BY_ID["s09"], 1, False, {NOTEBOOK: notebook_bytes(names_of("s09", "s10"))},
+                                             at(11))])
+    collect(layout, ASSIGNMENT, other, source="canvas")
+    assert read_groups(layout, ASSIGNMENT)["s10"].members == ("s09", "s10")
+    assert {k: v for k, v in read_groups(layout, ASSIGNMENT).items() if k not in ("s09", "s10")} == groups
+    assert "'Charles Babbage' is not on the roster" in warnings_text(layout)
+    assert "s01 is in two groups" in warnings_text(layout)
+
+
 def test_a_group_of_one_is_warned_unless_the_course_allows_one(tmp_path):
     for size, warned in ((None, True), (1, False)):
         root = tmp_path / f"course-{size}"
