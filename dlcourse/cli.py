@@ -108,6 +108,44 @@ def cmd_report(args) -> int:
     return EXIT_OK
 
 
+def cmd_collect(args) -> int:
+    from .collect import CollectError, collect, format_summary, parse_deadline
+    from .roster import RosterError
+
+    layout = _layout(args)
+    try:
+        deadline = parse_deadline(args.deadline) if args.deadline else None
+        report = collect(layout, args.assignment, args.download, source=args.source, deadline=deadline,
+                         group_size=args.group_size)
+    except (CollectError, RosterError, FileNotFoundError) as error:
+        print(f"dlcourse collect: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(format_summary(report))
+    print(f"wrote {', '.join(str(p.relative_to(layout.root)) for p in report.files)}")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from .export import ExportRefused, export
+    from .roster import RosterError
+
+    layout = _layout(args)
+    try:
+        report = export(layout, args.assignment, args.to, partial=args.partial, template=args.template,
+                        canvas_id=args.lms_assignment_id, feedback=not args.no_feedback)
+    except (ExportRefused, RosterError) as error:
+        print(f"dlcourse export: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    exported = sum(1 for r in report.rows if r.handed_in)
+    print(f"{exported} of {len(report.rows)} roster students graded")
+    print(f"wrote {', '.join(str(p.relative_to(layout.root)) for p in report.files)}")
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -159,6 +197,28 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--course", dest="across", action="store_true",
                         help="every assignment: scores per student (CSV for the LMS) and the class's trend")
     report.set_defaults(func=cmd_report)
+
+    collect = commands.add_parser("collect", help="fill submitted/ from an LMS download (Moodle, Canvas, GitHub "
+                                                  "Classroom, dlcourse handin zips), groups matched to roster.csv")
+    collect.add_argument("assignment")
+    collect.add_argument("download", type=Path, help="the LMS's zip, or a folder of repositories or hand-in zips")
+    collect.add_argument("--source", choices=["moodle", "canvas", "github", "handin"], default=None,
+                         help="what the download is (default: found out from its file names)")
+    collect.add_argument("--deadline", default=None, help="e.g. 2026-12-01T12:00 (local time): later hand-ins are "
+                                                          "marked late in collect.csv")
+    collect.add_argument("--group-size", type=int, default=None,
+                         help="students per group (default: c.Dlcourse.group_size of nbgrader_config.py, else 2)")
+    collect.set_defaults(func=cmd_collect)
+
+    export = commands.add_parser("export", help="grades and feedback in the LMS's import format")
+    export.add_argument("assignment")
+    export.add_argument("--to", choices=["moodle", "canvas", "csv"], required=True)
+    export.add_argument("--partial", action="store_true", help="export although manual grading is unfinished")
+    export.add_argument("--template", type=Path, default=None,
+                        help="the LMS's own download to fill in (Moodle's grading worksheet, Canvas's gradebook)")
+    export.add_argument("--lms-assignment-id", default=None, help="Canvas's assignment id (its column's name)")
+    export.add_argument("--no-feedback", action="store_true", help="do not rewrite feedback/ before packaging it")
+    export.set_defaults(func=cmd_export)
 
     demo = commands.add_parser("demo", help="release, grade a few example submissions, print the grades")
     demo.add_argument("--workers", type=int, default=None, help="students graded at once (default: one per core)")

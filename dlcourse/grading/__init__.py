@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..course import CourseLayout
 from ..isolation import isolation_problem
+from .groups import collect_warnings, share_with_group
 from .merge import GradedCell, merge_with_master
 from .reports import format_table, load_result, store_result, write_reports
 from .results import CellGrade, GradingOptions, NotebookResult, Status, SubmissionResult
@@ -154,14 +155,16 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     if options.isolate and isolation_problem():
         raise GradingRefused(f"{isolation_problem()}.\n"
                              "Refusing to run students' code unisolated; pass --no-isolation to grade anyway.")
-    warnings = [] if options.isolate else [UNISOLATED_WARNING]
+    warnings = ([] if options.isolate else [UNISOLATED_WARNING]) + collect_warnings(layout, assignment)
     recorder = GradebookRecorder(layout, assignment)
     try:
         results = grade_assignment(layout, assignment, workers=workers, options=options, record=recorder,
                                    progress=progress)
+        results, groups, shared_warnings = share_with_group(layout, assignment, results, record=recorder)
     finally:
         recorder.close()
-    grades, cells = write_reports(layout, assignment, results, warnings)
+    warnings += shared_warnings
+    grades, cells = write_reports(layout, assignment, results, warnings, groups)
     return GradingReport(results, warnings, [grades, cells])
 
 

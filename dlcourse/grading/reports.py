@@ -55,13 +55,15 @@ def load_result(path: Path, expected_fingerprint: str | None = None, *,
 
 
 def write_reports(layout: CourseLayout, assignment: str, results: list[SubmissionResult],
-                  warnings: list[str] = ()) -> tuple[Path, Path]:
+                  warnings: list[str] = (), groups: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """``grades.csv`` (with each student's ``group``, empty for one without) and ``cells.csv``."""
     folder = layout.reports / assignment
+    groups = groups or {}
     grades = io.StringIO()
     writer = csv.writer(grades, lineterminator="\n")
-    writer.writerow(["student_id", "score", "max_score", "status"])
+    writer.writerow(["student_id", "score", "max_score", "status", "group"])
     for r in results:
-        writer.writerow([r.student_id, _number(r.score), _number(r.max_score), r.status])
+        writer.writerow([r.student_id, _number(r.score), _number(r.max_score), r.status, groups.get(r.student_id, "")])
     cells = io.StringIO()
     writer = csv.writer(cells, lineterminator="\n")
     writer.writerow(["student_id", "notebook", "grade_id", "score", "max_score"])
