@@ -63,7 +63,7 @@ def cmd_grade(args) -> int:
         report = grade_and_report(layout, args.assignment, options, workers=args.workers)
     except GradingRefused as error:
         print(f"dlcourse grade: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_REFUSED
     for warning in report.warnings:
         print(warning, file=sys.stderr)
     print(report.table())
@@ -73,15 +73,28 @@ def cmd_grade(args) -> int:
 
 def cmd_feedback(args) -> int:
     from .feedback import write_assignment_feedback
+    from .pdf import PdfEngineMissing
 
     layout = _layout(args)
-    written = write_assignment_feedback(layout, args.assignment)
+    try:
+        layout.require_assignment(args.assignment)
+        if args.student:
+            layout.require_students(args.assignment, args.student)
+    except FileNotFoundError as error:
+        print(f"dlcourse feedback: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        written = write_assignment_feedback(layout, args.assignment, students=args.student, pdf=args.pdf,
+                                            zips=not args.no_zip)
+    except PdfEngineMissing as error:
+        print(f"dlcourse feedback --pdf: {error}", file=sys.stderr)
+        return EXIT_REFUSED
     for path in written:
         print(f"wrote {path.relative_to(layout.root)}")
     if not written:
         print(f"dlcourse feedback: nothing graded for {args.assignment} yet; run `dlcourse grade {args.assignment}`",
               file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_REFUSED
     return EXIT_OK
 
 
@@ -100,18 +113,32 @@ def _with_course(module):
     return run
 
 
+EXIT_CODES = "exit codes: 0 done, 1 refused (the message says why), 2 usage error (a wrong option)"
+
+
+def _help(example: str, codes: str = EXIT_CODES) -> dict:
+    """Plain-text help: the description as written, one example, the exit codes."""
+    return dict(formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"example:\n  {example}\n\n{codes}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlcourse", description="Release, grade and hand in the course's notebooks.")
+    parser = argparse.ArgumentParser(prog="dlcourse", description="Release, grade and hand in the course's notebooks.",
+                                     **_help("dlcourse grade a1_autodiff   (then: dlcourse feedback a1_autodiff --pdf)"))
     parser.add_argument("--course", help="course root (default: $DLCOURSE_ROOT, or the folder holding "
                                          "nbgrader_config.py at or above the current one)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    release = commands.add_parser("release", help="regenerate release/ from source/ with nbgrader")
+    release = commands.add_parser("release", help="regenerate release/ from source/ with nbgrader",
+                                  description="Regenerate release/ (the students' notebooks) from source/.",
+                                  **_help("dlcourse release a1_autodiff"))
     release.add_argument("assignment", nargs="?", help="one assignment (default: all)")
     release.set_defaults(func=cmd_release)
 
     limits = Limits()
-    grade = commands.add_parser("grade", help="autograde every submission, in parallel and isolated")
+    grade = commands.add_parser("grade", help="autograde every submission, in parallel and isolated",
+                                description="Autograde submitted/<student>/<assignment>/ for every student; writes "
+                                            "autograded/, the gradebook and reports/<assignment>/.",
+                                **_help("dlcourse grade a1_autodiff --workers 2"))
     grade.add_argument("assignment")
     grade.add_argument("--submissions", type=Path, help="folder with <student_id>/<assignment>/*.ipynb "
                                                         "(default: submitted/)")
@@ -126,17 +153,34 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"memory per notebook (default {limits.memory_bytes / 2**30:g} GiB)")
     grade.set_defaults(func=cmd_grade)
 
-    feedback = commands.add_parser("feedback", help="per-student HTML feedback (no hidden test code)")
+    feedback = commands.add_parser(
+        "feedback", help="per-student feedback: HTML, PDF, a zip each (no hidden test code)",
+        description="Per-student feedback of a graded assignment: feedback/<student>/<assignment>/<notebook>.html\n"
+                    "(a table of every item on top, math typeset offline), with --pdf also <notebook>.pdf,\n"
+                    "and reports/<assignment>/feedback/<student>.zip for the LMS's feedback upload.\n"
+                    "The graders' points and comments from formgrader are included when given.",
+        **_help("dlcourse feedback a1_autodiff --pdf --student alice"))
     feedback.add_argument("assignment")
+    feedback.add_argument("--pdf", action="store_true", help="also a PDF of each notebook's feedback")
+    feedback.add_argument("--student", action="append", default=None, metavar="STUDENT",
+                          help="only this student (may be given more than once; default: every graded student)")
+    feedback.add_argument("--no-zip", action="store_true", help="do not write the zip per student")
     feedback.set_defaults(func=cmd_feedback)
 
-    demo = commands.add_parser("demo", help="release, grade a few example submissions, print the grades")
+    demo = commands.add_parser("demo", help="release, grade a few example submissions, print the grades",
+                               description="Release, grade a few example submissions, print the grades.",
+                               **_help("dlcourse demo --workers 2"))
     demo.add_argument("--workers", type=int, default=None, help="students graded at once (default: one per core)")
     demo.set_defaults(func=cmd_demo)
 
-    for module, text in ((handin, "check, export to PDF and zip your notebooks"),
-                         (lab, "start JupyterLab in the course with nbgrader's extensions")):
-        sub = commands.add_parser(module.__name__.rsplit(".", 1)[-1], help=text)
+    for module, text, example, codes in (
+            (handin, "check, export to PDF and zip your notebooks",
+             'dlcourse handin a1_autodiff --names "Ada Lovelace, Alan Turing"',
+             EXIT_CODES + ", 3 handed in without PDFs (no PDF engine)"),
+            (lab, "start JupyterLab in the course with nbgrader's extensions", "dlcourse lab --no-browser",
+             EXIT_CODES)):
+        sub = commands.add_parser(module.__name__.rsplit(".", 1)[-1], help=text,
+                                  description=text[0].upper() + text[1:] + ".", **_help(example, codes))
         module.add_arguments(sub)
         sub.set_defaults(func=_with_course(module))
     return parser
