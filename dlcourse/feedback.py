@@ -278,7 +278,10 @@ def render_html(node, folder: Path) -> str:
 
     local = copy_mathjax(folder)
     url = f"{MATHJAX_FOLDER}/MathJax.js?config={MATHJAX_CONFIG}" if local else f"{MATHJAX_CDN}?config={MATHJAX_CONFIG}"
-    body, _ = HTMLExporter(template_name="lab", mathjax_url=url).from_notebook_node(node)
+    exporter = HTMLExporter(template_name="lab", mathjax_url=url)
+    body, _ = exporter.from_notebook_node(node)
+    # require.js (from a CDN) only serves widgets, which feedback has none of: offline it would only fail
+    body = body.replace(f'<script src="{exporter.require_js_url}"></script>', "", 1)
     return body.replace("</head>", _SUMMARY_CSS + "</head>", 1)
 
 
