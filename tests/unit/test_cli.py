@@ -176,3 +176,20 @@ def test_the_lab_ships_a_page_config_that_turns_jupyters_news_off(tmp_path, monk
     config = get_page_config([], str(tmp_path / "no-settings"))
     disabled = config.get("disabledExtensions", [])  # jupyterlab_server gives the enabled ones as a list
     assert lab.NEWS_PLUGIN in (disabled if isinstance(disabled, list) else [k for k, v in disabled.items() if v])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_mistyped_submissions_folder_is_refused_with_the_folders_there_are(tmp_path, capsys, seed):
+    rng = random.Random(400 + seed)
+    root = make_course(tmp_path / "course", ["hw1"], ["alice"])
+    folders = random_names(rng, 3)
+    for folder in folders:
+        (tmp_path / folder).mkdir()
+    wanted = rng.choice(folders)
+    typo = misspell(rng, wanted)
+    code, text = run_cli(capsys, "--course", str(root), "grade", "hw1", "--submissions", str(tmp_path / typo))
+    assert code == cli.EXIT_REFUSED
+    assert f"there is no folder {typo!r}" in text
+    assert all(f in text for f in folders)
+    if _closest(typo, folders + ["course"]) == wanted:
+        assert f"did you mean {wanted!r}" in text
