@@ -9,10 +9,8 @@ results, not from constants.
 from __future__ import annotations
 
 import html
-import json
 import random
 import re
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path

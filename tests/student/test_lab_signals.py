@@ -48,7 +48,7 @@ def wait_until(condition, timeout: float, what: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from /proc")
-@pytest.mark.parametrize("stop_signal", (signal.SIGTERM, signal.SIGINT))
+@pytest.mark.parametrize("stop_signal", (signal.SIGTERM, signal.SIGINT), ids=("SIGTERM", "SIGINT"))
 def test_the_jupyter_server_is_gone_after_dlcourse_lab_is_signalled(tmp_path, stop_signal):
     course = tmp_path / "course"
     course.mkdir()
