@@ -63,7 +63,7 @@ def cmd_grade(args) -> int:
         report = grade_and_report(layout, args.assignment, options, workers=args.workers)
     except GradingRefused as error:
         print(f"dlcourse grade: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_REFUSED
     for warning in report.warnings:
         print(warning, file=sys.stderr)
     print(report.table())
@@ -73,15 +73,28 @@ def cmd_grade(args) -> int:
 
 def cmd_feedback(args) -> int:
     from .feedback import write_assignment_feedback
+    from .pdf import PdfEngineMissing
 
     layout = _layout(args)
-    written = write_assignment_feedback(layout, args.assignment)
+    try:
+        layout.require_assignment(args.assignment)
+        if args.student:
+            layout.require_students(args.assignment, args.student)
+    except FileNotFoundError as error:
+        print(f"dlcourse feedback: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        written = write_assignment_feedback(layout, args.assignment, students=args.student, pdf=args.pdf,
+                                            zips=not args.no_zip)
+    except PdfEngineMissing as error:
+        print(f"dlcourse feedback --pdf: {error}", file=sys.stderr)
+        return EXIT_REFUSED
     for path in written:
         print(f"wrote {path.relative_to(layout.root)}")
     if not written:
         print(f"dlcourse feedback: nothing graded for {args.assignment} yet; run `dlcourse grade {args.assignment}`",
               file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_REFUSED
     return EXIT_OK
 
 
@@ -161,19 +174,33 @@ def _with_course(module):
     return run
 
 
+EXIT_CODES = "exit codes: 0 done, 1 refused (the message says why), 2 usage error (a wrong option)"
+
+
+def _help(example: str, codes: str = EXIT_CODES) -> dict:
+    """Plain-text help: the description as written, one example, the exit codes."""
+    return dict(formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"example:\n  {example}\n\n{codes}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlcourse",
-                                     description="Release, grade and hand in the course's notebooks.")
+                                     description="Release, grade and hand in the course's notebooks.",
+                                     **_help("dlcourse grade a1_autodiff   (then: dlcourse feedback a1_autodiff --pdf)"))
     parser.add_argument("--course", help="course root (default: $DLCOURSE_ROOT, or the folder holding "
                                          "nbgrader_config.py at or above the current one)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    release = commands.add_parser("release", help="regenerate release/ from source/ with nbgrader")
+    release = commands.add_parser("release", help="regenerate release/ from source/ with nbgrader",
+                                  description="Regenerate release/ (the students' notebooks) from source/.",
+                                  **_help("dlcourse release a1_autodiff"))
     release.add_argument("assignment", nargs="?", help="one assignment (default: all)")
     release.set_defaults(func=cmd_release)
 
     limits = Limits()
-    grade = commands.add_parser("grade", help="autograde every submission, in parallel and isolated")
+    grade = commands.add_parser("grade", help="autograde every submission, in parallel and isolated",
+                                description="Autograde submitted/<student>/<assignment>/ for every student; writes "
+                                            "autograded/, the gradebook and reports/<assignment>/.",
+                                **_help("dlcourse grade a1_autodiff --workers 2"))
     grade.add_argument("assignment")
     grade.add_argument("--submissions", type=Path, help="folder with <student_id>/<assignment>/*.ipynb "
                                                         "(default: submitted/)")
@@ -188,18 +215,35 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"memory per notebook (default {limits.memory_bytes / 2**30:g} GiB)")
     grade.set_defaults(func=cmd_grade)
 
-    feedback = commands.add_parser("feedback", help="per-student HTML feedback (no hidden test code)")
+    feedback = commands.add_parser(
+        "feedback", help="per-student feedback: HTML, PDF, a zip each (no hidden test code)",
+        description="Per-student feedback of a graded assignment: feedback/<student>/<assignment>/<notebook>.html\n"
+                    "(a table of every item on top, math typeset offline), with --pdf also <notebook>.pdf,\n"
+                    "and reports/<assignment>/feedback/<student>.zip for the LMS's feedback upload.\n"
+                    "The graders' points and comments from formgrader are included when given.",
+        **_help("dlcourse feedback a1_autodiff --pdf --student alice"))
     feedback.add_argument("assignment")
+    feedback.add_argument("--pdf", action="store_true", help="also a PDF of each notebook's feedback")
+    feedback.add_argument("--student", action="append", default=None, metavar="STUDENT",
+                          help="only this student (may be given more than once; default: every graded student)")
+    feedback.add_argument("--no-zip", action="store_true", help="do not write the zip per student")
     feedback.set_defaults(func=cmd_feedback)
 
-    report = commands.add_parser("report", help="instructor report: items, failures, time, similarity (HTML)")
+    report = commands.add_parser("report", help="instructor report: items, failures, time, similarity (HTML)",
+                                 description="What the grades say: item analysis, common failures, grading time, "
+                                             "manual grading progress and similar pairs, as one HTML page.",
+                                 **_help("dlcourse report a1_autodiff   (or: dlcourse report --course)"))
     report.add_argument("assignment", nargs="?")
     report.add_argument("--course", dest="across", action="store_true",
                         help="every assignment: scores per student (CSV for the LMS) and the class's trend")
     report.set_defaults(func=cmd_report)
 
     collect = commands.add_parser("collect", help="fill submitted/ from an LMS download (Moodle, Canvas, GitHub "
-                                                  "Classroom, dlcourse handin zips), groups matched to roster.csv")
+                                                  "Classroom, dlcourse handin zips), groups matched to roster.csv",
+                                  description="Fill submitted/ from an LMS download; groups are read from the "
+                                              "notebooks' names cells and matched to roster.csv.",
+                                  **_help("dlcourse collect a1_autodiff moodle-download.zip "
+                                          "--deadline 2026-12-01T12:00"))
     collect.add_argument("assignment")
     collect.add_argument("download", type=Path, help="the LMS's zip, or a folder of repositories or hand-in zips")
     collect.add_argument("--source", choices=["moodle", "canvas", "github", "handin"], default=None,
@@ -210,7 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="students per group (default: c.Dlcourse.group_size of nbgrader_config.py, else 2)")
     collect.set_defaults(func=cmd_collect)
 
-    export = commands.add_parser("export", help="grades and feedback in the LMS's import format")
+    export = commands.add_parser("export", help="grades and feedback in the LMS's import format",
+                                 description="Grades (automatic plus manual points) and feedback files in the "
+                                             "LMS's own import format.",
+                                 **_help("dlcourse export a1_autodiff --to moodle"))
     export.add_argument("assignment")
     export.add_argument("--to", choices=["moodle", "canvas", "csv"], required=True)
     export.add_argument("--partial", action="store_true", help="export although manual grading is unfinished")
@@ -220,13 +267,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-feedback", action="store_true", help="do not rewrite feedback/ before packaging it")
     export.set_defaults(func=cmd_export)
 
-    demo = commands.add_parser("demo", help="release, grade a few example submissions, print the grades")
+    demo = commands.add_parser("demo", help="release, grade a few example submissions, print the grades",
+                               description="Release, grade a few example submissions, print the grades.",
+                               **_help("dlcourse demo --workers 2"))
     demo.add_argument("--workers", type=int, default=None, help="students graded at once (default: one per core)")
     demo.set_defaults(func=cmd_demo)
 
-    for module, text in ((handin, "check, export to PDF and zip your notebooks"),
-                         (lab, "start JupyterLab in the course with nbgrader's extensions")):
-        sub = commands.add_parser(module.__name__.rsplit(".", 1)[-1], help=text)
+    for module, text, example, codes in (
+            (handin, "check, export to PDF and zip your notebooks",
+             'dlcourse handin a1_autodiff --names "Ada Lovelace, Alan Turing"',
+             EXIT_CODES + ", 3 handed in without PDFs (no PDF engine)"),
+            (lab, "start JupyterLab in the course with nbgrader's extensions", "dlcourse lab --no-browser",
+             EXIT_CODES)):
+        sub = commands.add_parser(module.__name__.rsplit(".", 1)[-1], help=text,
+                                  description=text[0].upper() + text[1:] + ".", **_help(example, codes))
         module.add_arguments(sub)
         sub.set_defaults(func=_with_course(module))
     return parser

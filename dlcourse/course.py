@@ -83,8 +83,20 @@ class CourseLayout:
         if not self.source.is_dir():
             raise FileNotFoundError(f"{self.root} is not a course: it has no source/ folder of master notebooks "
                                     f"(run inside the course, or pass --course)")
-        listed = ", ".join(known) if known else "none"
-        close = difflib.get_close_matches(assignment, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise FileNotFoundError(f"there is no assignment {assignment!r} in {self.source} "
-                                f"(assignments: {listed}){hint}")
+        raise FileNotFoundError(no_such("assignment", assignment, known, self.source))
+
+    def require_students(self, assignment: str, students: list[str]) -> list[str]:
+        """``students`` if each has a submission of ``assignment``, else a FileNotFoundError naming the ones there are."""
+        known = self.students(assignment)
+        for student in students:
+            if student not in known:
+                raise FileNotFoundError(no_such("student", student, known, self.submitted / "<student>" / assignment))
+        return students
+
+
+def no_such(kind: str, name: str, known: list[str], where) -> str:
+    """The one wording of a wrong name: there is no <kind> 'name' in <where> (<kind>s: ...); did you mean ...?"""
+    listed = ", ".join(known) if known else "none"
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"there is no {kind} {name!r} in {where} ({kind}s: {listed}){hint}"

@@ -1,15 +1,30 @@
-"""Per-student HTML feedback that never shows a hidden test.
+"""Per-student feedback that never shows a hidden test: HTML (and PDF, and a zip per student).
 
 Stock ``nbgrader generate_feedback`` renders the autograded notebook, hidden
-test source included. Here each test cell is replaced by a short box: its
-points, and the message of the check that failed (what is wrong and where to
-look), never the test's code.
+test source included, and loads MathJax from a CDN. Here:
+
+- the page opens with a table of every graded item: the task as the
+  notebook states it, points, passed/failed, the failure message and a link
+  to the item further down;
+- each test cell is replaced by a short box (points and the message of the
+  check that failed), never the test's code;
+- tracebacks name the student's cell ("cell 3, line 2") instead of
+  ipykernel's temporary file, and show that line of the student's own cell
+  (only the student's cells are ever mapped: a hidden test's line cannot be
+  shown);
+- the graders' points and comments from formgrader are shown when given;
+- math is typeset offline: a trimmed copy of the local MathJax (the same one
+  the hand-in PDF uses, :func:`dlcourse.pdf.find_mathjax`) is written beside
+  the page; ``--pdf`` prints the same notebook with the hand-in's PDF engine.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import re
+import shutil
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -19,70 +34,304 @@ from .grading.reports import load_result
 from .grading.results import Status, SubmissionResult
 from .notebook import atomic_write, grade_id as cell_grade_id, is_test_cell
 
-def feedback_notebook(result: SubmissionResult, notebook_index: int, manual_scores: dict | None = None):
-    """The notebook the student sees: their cells, and test results without test code."""
+#: The folder, beside each feedback page, with the parts of MathJax 2 the page needs.
+MATHJAX_FOLDER = ".mathjax"
+MATHJAX_CONFIG = "TeX-AMS_CHTML-full,Safe"
+_MATHJAX_PARTS = ("MathJax.js", "config/TeX-AMS_CHTML-full.js", "extensions", "jax/input/TeX",
+                  "jax/output/CommonHTML", "jax/element", "fonts/HTML-CSS/TeX/woff", "localization/en")
+
+# A frame of a cell run by ipykernel: File "/tmp/ipykernel_123/2878962655.py", line 6, in square
+_FRAME = re.compile(r'File "(?:[^"\n]*[/\\])?ipykernel_\d+[/\\](\d+)\.py", line (\d+)(, in [^\n]*)?\n(    [^\n]*\n)?')
+# IPython's own traceback form (a student cell's error output): File /tmp/ipykernel_123/2878962655.py:6
+_IPYTHON_FRAME = re.compile(r'File (?:\x1b\[[0-9;]*m)*(?:[^\s:]*[/\\])?ipykernel_\d+[/\\](\d+)\.py:(\d+)')
+
+
+# --------------------------------------------------------------------------
+# Tracebacks: ipykernel's file names -> the student's cells.
+
+
+def kernel_cell_names(graded) -> dict[str, tuple[int, str]]:
+    """ipykernel's file stem of each cell the student's kernel ran -> (cell number, source).
+
+    ipykernel names a cell's code ``<tmp>/ipykernel_<pid>/<murmur2 of the source>.py``;
+    the hash is recomputed here, in the grader, from the graded notebook. Test
+    cells run in the grader (never in the kernel) and are left out, so no
+    frame can ever be shown as a line of a test.
+    """
+    from ipykernel.compiler import get_tmp_hash_seed, murmur2_x86
+
+    names = {}
+    for number, cell in code_cells(graded):
+        if not is_test_cell(cell):
+            names[str(murmur2_x86(cell.source, get_tmp_hash_seed()))] = (number, cell.source)
+    return names
+
+
+def code_cells(graded) -> list[tuple[int, object]]:
+    """(cell number, cell) of the code cells, numbered from 1 as the feedback's prompts show them."""
+    return [(number, cell) for number, cell in enumerate((c for c in graded.cells if c.cell_type == "code"), 1)]
+
+
+def name_cells(text: str, names: dict[str, tuple[int, str]]) -> str:
+    """``text`` with each frame of a known cell as "cell N, line M" and that line of the cell.
+
+    The line shown is taken from the graded notebook, not from the kernel's
+    message; frames of unknown files are left as they are.
+    """
+    def frame(match: re.Match) -> str:
+        known = names.get(match.group(1))
+        if known is None:
+            return match.group(0)
+        number, source = known
+        line = int(match.group(2))
+        lines = source.splitlines()
+        shown = f"    {lines[line - 1].strip()}\n" if 0 < line <= len(lines) else ""
+        return f"cell {number}, line {line}{match.group(3) or ''}\n{shown}"
+
+    def ipython_frame(match: re.Match) -> str:
+        known = names.get(match.group(1))
+        return match.group(0) if known is None else f"cell {known[0]}, line {match.group(2)}"
+
+    return _IPYTHON_FRAME.sub(ipython_frame, _FRAME.sub(frame, text))
+
+
+# --------------------------------------------------------------------------
+# The feedback notebook.
+
+
+def task_names(release_notebook) -> dict[str, str]:
+    """grade_id -> the task as the notebook states it: the text above the item's answer cell."""
+    names, last_text, answer_text = {}, "", ""
+    for cell in (release_notebook.cells if release_notebook is not None else []):
+        grade_id = cell_grade_id(cell)
+        if cell.cell_type == "markdown" and not grade_id:
+            last_text = _first_line(cell.source)
+        elif is_test_cell(cell):
+            names[grade_id] = answer_text or last_text
+        elif grade_id:
+            answer_text = last_text
+            if cell.cell_type == "markdown":  # a written answer: its own question
+                names[grade_id] = _first_line(cell.source) or last_text
+    return {k: v for k, v in names.items() if v}
+
+
+def _first_line(source: str) -> str:
+    for line in source.splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line if len(line) <= 120 else line[:117] + "..."
+    return ""
+
+
+def _item_anchor(grade_id: str) -> str:
+    return "item-" + re.sub(r"[^A-Za-z0-9_-]", "-", grade_id)
+
+
+def summary_html(notebook, names: dict[str, str], manual_scores: dict, comments: dict,
+                 cell_numbers: dict[str, int], kernel_names: dict) -> str:
+    """The table of every graded item, at the top of the feedback."""
+    rows = []
+    for grade in notebook.cells:
+        task = names.get(grade.grade_id, "")
+        label = html.escape(task) + (f" <small>({html.escape(grade.grade_id)})</small>" if task else
+                                     html.escape(grade.grade_id))
+        if grade.kind == "test":
+            score = grade.score or 0.0
+            mark = "passed" if score >= grade.max_score else "failed"
+            message = name_cells(grade.message, kernel_names) if grade.message else ""
+        else:
+            given = manual_scores.get((notebook.name, grade.grade_id))
+            score = given
+            mark = "not graded yet" if given is None else "graded by hand"
+            message = comments.get((notebook.name, grade.grade_id), "")
+        points = f"{'–' if score is None else f'{score:g}'} / {grade.max_score:g}"
+        where = cell_numbers.get(grade.grade_id)
+        link = f'<a href="#{_item_anchor(grade.grade_id)}">{"cell " + str(where) if where else "below"}</a>'
+        shown = f"<pre>{html.escape(_short(message))}</pre>" if message else ""
+        rows.append(f'<tr class="dlcourse-{mark.replace(" ", "-")}"><td>{label}</td><td>{points}</td>'
+                    f"<td><b>{mark}</b></td><td>{shown}</td><td>{link}</td></tr>")
+    return ('<table class="dlcourse-feedback-summary">\n<thead><tr><th>Task</th><th>Points</th><th>Result</th>'
+            "<th>What went wrong</th><th>Where</th></tr></thead>\n<tbody>\n" + "\n".join(rows)
+            + "\n</tbody></table>")
+
+
+def _short(message: str, limit: int = 1500) -> str:
+    return message if len(message) <= limit else message[:limit] + "\n... (the whole message is below)"
+
+
+def feedback_notebook(result: SubmissionResult, notebook_index: int, manual_scores: dict | None = None,
+                      comments: dict | None = None, release_notebook=None):
+    """The notebook the student sees: a summary table, their cells, and test results without test code."""
+    manual_scores, comments = manual_scores or {}, comments or {}
     notebook = result.notebooks[notebook_index]
     grades = {c.grade_id: c for c in notebook.cells}
+    graded = nbformat.from_dict(notebook.graded) if notebook.graded else None
+    numbers = {cell_grade_id(cell): number for number, cell in code_cells(graded)} if graded else {}
+    kernel_names = kernel_cell_names(graded) if graded else {}
+    manual_total = sum(manual_scores.get((notebook.name, g.grade_id)) or 0.0 for g in notebook.cells
+                       if g.kind == "manual")
+    manual_max = sum(g.max_score for g in notebook.cells if g.kind == "manual")
     header = [f"# Feedback: {result.assignment} / {notebook.name}",
               f"**Student:** {html.escape(result.student_id)}  ",
-              f"**Automatic score:** {notebook.score:g} / {notebook.max_score:g}  ",
-              f"**Status:** {Status(notebook.status).student_text}"]
+              f"**Automatic score:** {notebook.score:g} / {notebook.max_score:g}  "]
+    if manual_max:
+        graded_by_hand = any((notebook.name, g.grade_id) in manual_scores for g in notebook.cells)
+        header.append(f"**Graded by hand:** {manual_total:g} / {manual_max:g}  " if graded_by_hand
+                      else f"**Graded by hand:** not yet (out of {manual_max:g})  ")
+    header.append(f"**Status:** {Status(notebook.status).student_text}")
     if notebook.message:
         header.append(f"\n> {html.escape(notebook.message)}")
+    names = task_names(release_notebook)
+    header.append("\n" + summary_html(notebook, names, manual_scores, comments,
+                                      numbers, kernel_names))
     cells = [nbformat.v4.new_markdown_cell("\n".join(header))]
-    graded = nbformat.from_dict(notebook.graded) if notebook.graded else None
+    number_of = {id(c): n for n, c in code_cells(graded)} if graded else {}
     for cell in (graded.cells if graded else []):
         grade_id = cell_grade_id(cell)
+        number = number_of.get(id(cell))
+        anchor = f'<a id="{_item_anchor(grade_id)}"></a>' if grade_id in grades else ""
         if is_test_cell(cell):
             grade = grades.get(grade_id)
             if grade is None:
                 continue
-            mark = "passed" if grade.score == grade.max_score else "failed"
-            text = f"**Test `{grade_id}`: {grade.score:g} / {grade.max_score:g} points ({mark})**"
+            mark = "passed" if (grade.score or 0) >= grade.max_score else "failed"
+            task = names.get(grade_id)
+            text = (f"{anchor}**Cell {number}: test `{grade_id}`{' (' + html.escape(task) + ')' if task else ''}: "
+                    f"{grade.score or 0:g} / {grade.max_score:g} points ({mark})**")
             if grade.message:
-                text += "\n\n```text\n" + grade.message.replace("```", "'''") + "\n```"
+                text += "\n\n```text\n" + name_cells(grade.message, kernel_names).replace("```", "'''") + "\n```"
             cells.append(nbformat.v4.new_markdown_cell(text))
         elif grade_id in grades and grades[grade_id].kind == "manual":
-            cells.append(nbformat.v4.new_markdown_cell(cell.source))
-            score = (manual_scores or {}).get((notebook.name, grade_id))
+            cells.append(nbformat.v4.new_markdown_cell(anchor + "\n\n" + cell.source))
+            score = manual_scores.get((notebook.name, grade_id))
             shown = "not graded yet" if score is None else f"{score:g}"
-            cells.append(nbformat.v4.new_markdown_cell(
-                f"*Written answer `{grade_id}`, graded by hand: {shown} / {grades[grade_id].max_score:g} points*"))
+            text = f"*Written answer `{grade_id}`, graded by hand: {shown} / {grades[grade_id].max_score:g} points*"
+            comment = comments.get((notebook.name, grade_id))
+            if comment:
+                text += "\n\n**Grader's comment:**\n\n" + "\n".join("> " + html.escape(line)
+                                                                     for line in comment.splitlines())
+            cells.append(nbformat.v4.new_markdown_cell(text))
         else:
             copy = nbformat.from_dict(json.loads(json.dumps(cell)))
             copy.metadata = {}
+            if copy.cell_type == "code":
+                copy.execution_count = number
+                for output in copy.get("outputs", []):
+                    if output.get("output_type") == "error":
+                        output["traceback"] = [name_cells(line, kernel_names) for line in output.get("traceback", [])]
+            if anchor:
+                cells.append(nbformat.v4.new_markdown_cell(anchor))
+            comment = comments.get((notebook.name, grade_id))
             cells.append(copy)
+            if comment:
+                cells.append(nbformat.v4.new_markdown_cell(
+                    "**Grader's comment:**\n\n" + "\n".join("> " + html.escape(l) for l in comment.splitlines())))
     if graded is None:
         for grade in notebook.cells:
             if grade.kind == "test":
                 cells.append(nbformat.v4.new_markdown_cell(
-                    f"**Test `{grade.grade_id}`: {grade.score or 0:g} / {grade.max_score:g} points**\n\n{grade.message}"))
+                    f"**Test `{grade.grade_id}`: {grade.score or 0:g} / {grade.max_score:g} points**\n\n"
+                    f"{html.escape(grade.message)}"))
     result_nb = nbformat.v4.new_notebook(cells=cells)
     result_nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return result_nb
 
 
-def write_feedback(layout: CourseLayout, result: SubmissionResult, manual_scores: dict | None = None) -> list[Path]:
+# --------------------------------------------------------------------------
+# Writing it.
+
+_SUMMARY_CSS = """<style>
+table.dlcourse-feedback-summary { border-collapse: collapse; margin: 1em 0; font-size: 0.95em; }
+table.dlcourse-feedback-summary th, table.dlcourse-feedback-summary td {
+  border: 1px solid #bbb; padding: 4px 8px; vertical-align: top; text-align: left; }
+table.dlcourse-feedback-summary pre { white-space: pre-wrap; margin: 0; font-size: 0.85em; max-width: 60em; }
+tr.dlcourse-passed td:nth-child(3) { color: #1a7f37; }
+tr.dlcourse-failed td:nth-child(3) { color: #c62828; }
+</style>"""
+
+
+def copy_mathjax(folder: Path) -> bool:
+    """The parts of the local MathJax the page needs, into ``folder/.mathjax`` (False: no local MathJax)."""
+    from .pdf import find_mathjax
+
+    source = find_mathjax()
+    if source is None:
+        return False
+    target = folder / MATHJAX_FOLDER
+    if (target / "MathJax.js").is_file():
+        return True
+    for part in _MATHJAX_PARTS:
+        src, dst = source / part, target / part
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        elif src.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+    return True
+
+
+def render_html(node, folder: Path) -> str:
+    """The feedback page; math typeset by the MathJax copied beside it (the CDN only without one)."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
+    from .pdf import MATHJAX_CDN
+
+    local = copy_mathjax(folder)
+    url = f"{MATHJAX_FOLDER}/MathJax.js?config={MATHJAX_CONFIG}" if local else f"{MATHJAX_CDN}?config={MATHJAX_CONFIG}"
+    exporter = HTMLExporter(template_name="lab", mathjax_url=url)
+    body, _ = exporter.from_notebook_node(node)
+    # require.js (from a CDN) only serves widgets, which feedback has none of: offline it would only fail
+    body = body.replace(f'<script src="{exporter.require_js_url}"></script>', "", 1)
+    return body.replace("</head>", _SUMMARY_CSS + "</head>", 1)
+
+
+def write_feedback(layout: CourseLayout, result: SubmissionResult, manual_scores: dict | None = None,
+                   comments: dict | None = None, *, pdf: bool = False) -> list[Path]:
     written = []
+    folder = layout.feedback / result.student_id / result.assignment
     for index, notebook in enumerate(result.notebooks):
-        body, _ = exporter.from_notebook_node(feedback_notebook(result, index, manual_scores))
-        path = layout.feedback / result.student_id / result.assignment / f"{notebook.name}.html"
-        atomic_write(path, body)
+        release = layout.release / result.assignment / f"{notebook.name}.ipynb"
+        release_nb = nbformat.read(str(release), as_version=4) if release.is_file() else None
+        node = feedback_notebook(result, index, manual_scores, comments, release_nb)
+        path = folder / f"{notebook.name}.html"
+        atomic_write(path, render_html(node, folder))
         written.append(path)
+        if pdf:
+            from .pdf import notebook_to_pdf
+
+            pdf_node = nbformat.from_dict(json.loads(json.dumps(node)))
+            pdf_node.cells[0].source = _SUMMARY_CSS + "\n\n" + pdf_node.cells[0].source
+            written.append(notebook_to_pdf(pdf_node, folder / f"{notebook.name}.pdf",
+                                           footer=f"{result.student_id} / {result.assignment}").path)
     return written
 
 
-def write_assignment_feedback(layout: CourseLayout, assignment: str) -> list[Path]:
-    """Feedback for every graded student of ``assignment``, with the manual scores given so far."""
-    from .gradebook import manual_scores
+def zip_feedback(layout: CourseLayout, assignment: str, student_id: str) -> Path:
+    """``reports/<assignment>/feedback/<student>.zip``: the student's feedback folder, for the LMS's upload."""
+    folder = layout.feedback / student_id / assignment
+    path = layout.reports / assignment / "feedback" / f"{student_id}.zip"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".zip.partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                archive.write(file, Path(student_id) / file.relative_to(folder))
+    partial.replace(path)
+    return path
+
+
+def write_assignment_feedback(layout: CourseLayout, assignment: str, *, students: list[str] | None = None,
+                              pdf: bool = False, zips: bool = True) -> list[Path]:
+    """Feedback for every graded student of ``assignment`` (or ``students``), with formgrader's scores so far."""
+    from .gradebook import manual_comments, manual_scores
 
     written = []
     for path in layout.result_paths(assignment):
         result = load_result(path)
-        if result is None:
+        if result is None or (students is not None and result.student_id not in students):
             continue
-        written += write_feedback(layout, result, manual_scores(layout, assignment, result.student_id))
+        written += write_feedback(layout, result, manual_scores(layout, assignment, result.student_id),
+                                  manual_comments(layout, assignment, result.student_id), pdf=pdf)
+        if zips:
+            written.append(zip_feedback(layout, assignment, result.student_id))
     return written

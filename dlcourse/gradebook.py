@@ -97,3 +97,21 @@ def manual_scores(layout: CourseLayout, assignment: str, student_id: str) -> dic
                 if grade.manual_score is not None:
                     scores[(notebook.name, grade.name)] = grade.manual_score
     return scores
+
+
+def manual_comments(layout: CourseLayout, assignment: str, student_id: str) -> dict[tuple[str, str], str]:
+    """(notebook, grade_id) -> the comment a grader wrote in formgrader (the manual one, else nbgrader's automatic one)."""
+    from nbgrader.api import MissingEntry
+
+    comments = {}
+    with open_gradebook(layout) as gradebook:
+        try:
+            submission = gradebook.find_submission(assignment, student_id)
+        except MissingEntry:
+            return comments
+        for notebook in submission.notebooks:
+            for comment in notebook.comments:
+                text = comment.manual_comment or ""
+                if text.strip():
+                    comments[(notebook.name, comment.name)] = text.strip()
+    return comments

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import difflib
 import logging
 import os
 import re
@@ -184,8 +185,11 @@ def assignment_dir(assignment: str, course_root: Path) -> Path:
     if assignment == ".":
         raise HandinError(f"No notebooks in {Path.cwd()}. Name the assignment, e.g. "
                           f"`dlcourse handin a1_autodiff`, or run it in the assignment's folder.{hint}")
+    close = difflib.get_close_matches(given.name, known, n=1, cutoff=0.5)
+    hint += f" Did you mean {close[0]!r}?" if close else ""
+    looked = dict.fromkeys(str(c.resolve()) for c in candidates)  # one folder may be named twice
     raise HandinError(f"No notebooks found for assignment {assignment!r} "
-                      f"(looked in {', '.join(str(c) for c in candidates)}).{hint}")
+                      f"(looked in {', '.join(looked)}).{hint}")
 
 
 def assignment_notebooks(folder: Path) -> list[Path]:

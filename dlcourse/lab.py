@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +35,10 @@ NBGRADER_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.course_list",
 )
 NBGRADER_LAB_EXTENSION = "@jupyter/nbgrader"
+#: Jupyter config shipped with the course (and the student kit): labconfig/page_config.json turns
+#: JupyterLab's news announcements off.
+JUPYTER_CONFIG = Path(__file__).resolve().parent / "jupyter_config"
+NEWS_PLUGIN = "@jupyterlab/apputils-extension:announcements"
 
 
 def free_port() -> int:
@@ -49,6 +54,9 @@ def lab_env(course_root: Path) -> dict:
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     paths = [str(course_root)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    # The course's JupyterLab settings first: no "get notified about news?" pop-up (page_config.json).
+    configs = [str(JUPYTER_CONFIG)] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(dict.fromkeys(configs))
     return env
 
 
@@ -180,8 +188,30 @@ def run(args: argparse.Namespace) -> int:
         return 1 if problems else 0
     course_root = Path(args.course_root).resolve() if args.course_root else find_course_root()
     command = lab_command(course_root, port=args.port, open_browser=not args.no_browser, ip=args.ip)
-    print(f"dlcourse lab: JupyterLab in {course_root} (Ctrl+C twice to stop)", flush=True)
+    print(f"dlcourse lab: JupyterLab in {course_root} (Ctrl+C to stop)", flush=True)
+    return run_server(command, course_root)
+
+
+def run_server(command: list[str], course_root: Path) -> int:
+    """Run the server until it exits; SIGTERM, SIGHUP or Ctrl+C stop it (and wait for it) first."""
+    process = subprocess.Popen(command, cwd=course_root, env=lab_env(course_root), start_new_session=True)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signals = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, stop) for sig in signals}
     try:
-        return subprocess.call(command, cwd=course_root, env=lab_env(course_root))
+        return process.wait()
     except KeyboardInterrupt:
         return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if process.poll() is None:
+            process.terminate()  # jupyter_server shuts its kernels down on SIGTERM
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)

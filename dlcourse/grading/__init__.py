@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..course import CourseLayout
+from ..course import CourseLayout, no_such
 from ..isolation import isolation_problem
 from .groups import collect_warnings, share_with_group
 from .merge import GradedCell, merge_with_master
@@ -150,6 +150,12 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
         layout.require_assignment(assignment)
     except FileNotFoundError as error:
         raise GradingRefused(str(error)) from error
+    if not layout.submitted.is_dir():
+        parent = layout.submitted.parent
+        folders = sorted(d.name for d in parent.iterdir() if d.is_dir() and not d.name.startswith(".")) \
+            if parent.is_dir() else []
+        raise GradingRefused(no_such("folder", layout.submitted.name, folders, parent)
+                             + " (the submissions: --submissions DIR, default submitted/)")
     if not layout.students(assignment):
         raise GradingRefused(f"no submissions of {assignment} found in {layout.submitted}/<student_id>/{assignment}/")
     if options.isolate and isolation_problem():
