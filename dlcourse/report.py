@@ -9,6 +9,10 @@ item, grading time, manual grading progress from formgrader and similar
 pairs of submissions (:mod:`dlcourse.similarity`). ``report --course`` writes
 ``reports/course/scores.csv`` (one row per student, one column per
 assignment, ready for an LMS import) and ``reports/course/report.html``.
+
+About 500 lines: the statistics and the page that shows them are kept
+together (each section of the page is one function below its numbers); the
+similarity measure is its own module, :mod:`dlcourse.similarity`.
 """
 
 from __future__ import annotations
