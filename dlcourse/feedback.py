@@ -323,15 +323,14 @@ def zip_feedback(layout: CourseLayout, assignment: str, student_id: str) -> Path
 def write_assignment_feedback(layout: CourseLayout, assignment: str, *, students: list[str] | None = None,
                               pdf: bool = False, zips: bool = True) -> list[Path]:
     """Feedback for every graded student of ``assignment`` (or ``students``), with formgrader's scores so far."""
-    from .gradebook import manual_comments, manual_scores
+    from .gradebook import manual_grading
 
     written = []
     for path in layout.result_paths(assignment):
         result = load_result(path)
         if result is None or (students is not None and result.student_id not in students):
             continue
-        written += write_feedback(layout, result, manual_scores(layout, assignment, result.student_id),
-                                  manual_comments(layout, assignment, result.student_id), pdf=pdf)
+        written += write_feedback(layout, result, *manual_grading(layout, assignment, result.student_id), pdf=pdf)
         if zips:
             written.append(zip_feedback(layout, assignment, result.student_id))
     return written

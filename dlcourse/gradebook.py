@@ -82,36 +82,28 @@ class GradebookRecorder:
         self.gradebook.close()
 
 
-def manual_scores(layout: CourseLayout, assignment: str, student_id: str) -> dict[tuple[str, str], float]:
-    """(notebook, grade_id) -> the points a grader gave by hand in formgrader."""
+def manual_grading(layout: CourseLayout, assignment: str, student_id: str) -> tuple[dict, dict]:
+    """What graders gave by hand in formgrader, keyed by (notebook, grade_id): (points, comments)."""
     from nbgrader.api import MissingEntry
 
-    scores = {}
+    scores: dict[tuple[str, str], float] = {}
+    comments: dict[tuple[str, str], str] = {}
     with open_gradebook(layout) as gradebook:
         try:
             submission = gradebook.find_submission(assignment, student_id)
         except MissingEntry:
-            return scores
+            return scores, comments
         for notebook in submission.notebooks:
             for grade in notebook.grades:
                 if grade.manual_score is not None:
                     scores[(notebook.name, grade.name)] = grade.manual_score
-    return scores
-
-
-def manual_comments(layout: CourseLayout, assignment: str, student_id: str) -> dict[tuple[str, str], str]:
-    """(notebook, grade_id) -> the comment a grader wrote in formgrader (the manual one, else nbgrader's automatic one)."""
-    from nbgrader.api import MissingEntry
-
-    comments = {}
-    with open_gradebook(layout) as gradebook:
-        try:
-            submission = gradebook.find_submission(assignment, student_id)
-        except MissingEntry:
-            return comments
-        for notebook in submission.notebooks:
             for comment in notebook.comments:
-                text = comment.manual_comment or ""
-                if text.strip():
-                    comments[(notebook.name, comment.name)] = text.strip()
-    return comments
+                text = (comment.manual_comment or "").strip()
+                if text:
+                    comments[(notebook.name, comment.name)] = text
+    return scores, comments
+
+
+def manual_scores(layout: CourseLayout, assignment: str, student_id: str) -> dict[tuple[str, str], float]:
+    """(notebook, grade_id) -> the points a grader gave by hand in formgrader."""
+    return manual_grading(layout, assignment, student_id)[0]
