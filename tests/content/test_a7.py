@@ -1,5 +1,6 @@
 """A7 (concepts): the reading questions' keys stay in the master (answer and hidden regions only), every
-question is well formed, and the fitting experiment shows under- and overfitting. The written answers'
+question is well formed, the form of the options does not give the key away (length, letter, the
+instructions' example), and the fitting experiment shows under- and overfitting. The written answers'
 rubrics, the rest of the release and the grading-mode run: test_masters.py."""
 
 from __future__ import annotations
@@ -88,6 +89,101 @@ def test_keyed_facts_are_the_curriculums(master):
         option = " ".join(option.split())
         for word in words:
             assert word in option, f"{paper}: the keyed option {key} should say {word!r}"
+
+
+# A student who did not read must not score by the form of the options: by picking the longest option (or
+# the one of any other length rank), one letter, or the letter that the instructions' example shows.
+
+
+def _options(question: str) -> dict[str, str]:
+    """A question cell's options: letter -> text, with its whitespace collapsed."""
+    return {letter: " ".join(text.split())
+            for letter, text in re.findall(r"^- \*\*([A-D])\.\*\*(.*?)(?=^- \*\*|\Z)", question, re.M | re.S)}
+
+
+def _outside_solutions(source: str) -> str:
+    """A cell's text as the student sees it: without solution regions and hidden tests."""
+    source = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", source, flags=re.S)
+    return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", source, flags=re.S)
+
+
+def _form_giveaways(questions: dict[str, tuple[dict[str, str], str]], student_text: str) -> list[str]:
+    """What lets a student answer without reading. ``questions``: variable -> (options, key); ``student_text``:
+    what the student sees (instructions, comments). The keyed option is "the longest" also when tied."""
+    problems = []
+    lengths = {name: sorted((len(text) for text in options.values()), reverse=True)
+               for name, (options, _) in questions.items()}
+    ranks = [lengths[name].index(len(options[key])) for name, (options, key) in questions.items()]
+    if 3 * ranks.count(0) > len(questions):
+        problems.append(f"the keyed option is the longest in {ranks.count(0)} of {len(questions)} questions")
+    for rank in set(ranks) - {0}:
+        if 2 * ranks.count(rank) > len(questions):
+            problems.append(f"the keyed option is length rank {rank + 1} in {ranks.count(rank)} of {len(questions)}")
+    keys = [key for _, key in questions.values()]
+    for letter in sorted(set(keys)):
+        if 2 * keys.count(letter) > len(keys):
+            problems.append(f"{letter} is the key of {keys.count(letter)} of {len(keys)} questions")
+    # stricter than "names a question's variable with its key": a real variable with another letter rules one out
+    for name, letter in re.findall(r"\b(answer_\w+)\s*=\s*[\"']\s*([A-Da-d])\s*[\"']", student_text):
+        if name in questions:
+            its_key = " (its key)" if letter.upper() == questions[name][1] else ""
+            problems.append(f"the instructions show {name} = {letter!r}{its_key}")
+    return problems
+
+
+def _questions_and_student_text(notebook) -> tuple[dict, str]:
+    cells = _cells(notebook)
+    questions = {f"answer_{paper}": (_options(cells[f"question_{paper}"].source), _key(cells, paper))
+                 for paper in PAPERS}
+    return questions, "\n".join(_outside_solutions(cell.source) for cell in notebook.cells)
+
+
+def test_reading_questions_cannot_be_answered_by_the_form_of_the_options(master):
+    questions, student_text = _questions_and_student_text(master)
+    assert all(sorted(options) == list("ABCD") for options, _ in questions.values())
+    assert _form_giveaways(questions, student_text) == []
+
+
+def _generated_questions(rng, keyed_rank, key_letters, lengths=range(80, 200)) -> dict:
+    """Random questions whose keyed option has length rank ``keyed_rank(i)`` (0: longest) and letter
+    ``key_letters(i)``; lengths are distinct."""
+    questions = {}
+    for i in range(rng.randint(3, 12)):
+        sizes = sorted(rng.sample(list(lengths), 4), reverse=True)
+        key, rank = key_letters(i), keyed_rank(i)
+        others = [letter for letter in "ABCD" if letter != key]
+        rng.shuffle(others)
+        size_of = dict(zip(others, sizes[:rank] + sizes[rank + 1:]), **{key: sizes[rank]})
+        questions[f"answer_q{i}"] = ({letter: "x" * size_of[letter] for letter in "ABCD"}, key)
+    return questions
+
+
+def _spread_letters(i: int) -> str:
+    return "ABCD"[i % 4]
+
+
+def _cycled_ranks(i: int) -> int:
+    """Never the longest, and no rank in more than half of three or more questions."""
+    return 1 + i % 3
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_form_check_flags_generated_giveaways_and_passes_fair_questions(seed):
+    import random
+
+    rng = random.Random(seed)
+    fair = _generated_questions(rng, _cycled_ranks, _spread_letters)
+    assert _form_giveaways(fair, 'Set the variable, e.g. `answer_paper = "C"`.') == []
+    longest = _generated_questions(rng, lambda i: 0, _spread_letters)
+    assert any("the longest" in problem for problem in _form_giveaways(longest, ""))
+    second = _generated_questions(rng, lambda i: 1, _spread_letters)
+    assert any("rank 2" in problem for problem in _form_giveaways(second, ""))
+    letter = rng.choice("ABCD")
+    one_letter = _generated_questions(rng, _cycled_ranks, lambda i: letter)
+    assert any(f"{letter} is the key" in problem for problem in _form_giveaways(one_letter, ""))
+    name, (_, key) = rng.choice(sorted(fair.items()))
+    shown = _form_giveaways(fair, f'e.g. `{name} = "{key}"`; keep the quotes.')
+    assert shown == [f"the instructions show {name} = {key!r} (its key)"]
 
 
 def test_release_holds_no_key(release):
