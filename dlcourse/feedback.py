@@ -135,7 +135,9 @@ def summary_html(notebook, names: dict[str, str], manual_scores: dict, comments:
         task = names.get(grade.grade_id, "")
         label = html.escape(task) + (f" <small>({html.escape(grade.grade_id)})</small>" if task else
                                      html.escape(grade.grade_id))
-        if grade.kind == "test":
+        if grade.kind == "test" and grade.state:  # not graded (a grader fault): no points either way
+            score, mark, message = None, grade.state, grade.message
+        elif grade.kind == "test":
             score = grade.score or 0.0
             mark = "passed" if score >= grade.max_score else "failed"
             message = name_cells(grade.message, kernel_names) if grade.message else ""
@@ -148,7 +150,7 @@ def summary_html(notebook, names: dict[str, str], manual_scores: dict, comments:
         where = cell_numbers.get(grade.grade_id)
         link = f'<a href="#{_item_anchor(grade.grade_id)}">{"cell " + str(where) if where else "below"}</a>'
         shown = f"<pre>{html.escape(_short(message))}</pre>" if message else ""
-        rows.append(f'<tr class="dlcourse-{mark.replace(" ", "-")}"><td>{label}</td><td>{points}</td>'
+        rows.append(f'<tr class="dlcourse-{re.sub(r"[^a-z]+", "-", mark)}"><td>{label}</td><td>{points}</td>'
                     f"<td><b>{mark}</b></td><td>{shown}</td><td>{link}</td></tr>")
     return ('<table class="dlcourse-feedback-summary">\n<thead><tr><th>Task</th><th>Points</th><th>Result</th>'
             "<th>What went wrong</th><th>Where</th></tr></thead>\n<tbody>\n" + "\n".join(rows)
@@ -196,8 +198,10 @@ def feedback_notebook(result: SubmissionResult, notebook_index: int, manual_scor
                 continue
             mark = "passed" if (grade.score or 0) >= grade.max_score else "failed"
             task = names.get(grade_id)
+            points = (f"{grade.state} (not counted, out of {grade.max_score:g})" if grade.state else
+                      f"{grade.score or 0:g} / {grade.max_score:g} points ({mark})")
             text = (f"{anchor}**Cell {number}: test `{grade_id}`{' (' + html.escape(task) + ')' if task else ''}: "
-                    f"{grade.score or 0:g} / {grade.max_score:g} points ({mark})**")
+                    f"{points}**")
             if grade.message:
                 text += "\n\n```text\n" + name_cells(grade.message, kernel_names).replace("```", "'''") + "\n```"
             cells.append(nbformat.v4.new_markdown_cell(text))

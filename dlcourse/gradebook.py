@@ -70,7 +70,10 @@ class GradebookRecorder:
                     grade = gradebook.find_grade(cell.grade_id, notebook.name, self.assignment, result.student_id)
                 except MissingEntry:
                     continue
-                if cell.kind == "test":
+                if cell.kind == "test" and cell.state:  # not graded (a grader fault): left to a human
+                    grade.auto_score = None
+                    grade.needs_manual_grade = grade.manual_score is None
+                elif cell.kind == "test":
                     grade.auto_score = cell.score
                     grade.needs_manual_grade = grade.manual_score is not None
                 else:

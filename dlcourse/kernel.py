@@ -64,8 +64,10 @@ class KernelSession:
         self._env = kernel_env
         self._startup_timeout = startup_timeout
         self.client = None
+        self.timings: dict[str, float] = {}  # seconds: "start" (sandbox + kernel), "imports" (warm-up)
 
     def start(self) -> None:
+        started = time.monotonic()
         self._log = tempfile.TemporaryFile()
         self.manager.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=str(self.workdir),
                                   env=self._env, stdout=subprocess.DEVNULL, stderr=self._log)
@@ -77,7 +79,9 @@ class KernelSession:
             self._log.seek(0)
             detail = self._log.read()[-1500:].decode(errors="replace")
             raise KernelDied(f"the kernel did not start: {error}\n{detail}") from error
+        self.timings["start"] = time.monotonic() - started
         self._warm_up()
+        self.timings["imports"] = time.monotonic() - started - self.timings["start"]
 
     def _warm_up(self) -> None:
         """Import torch and the agent before the student's first cell.

@@ -114,6 +114,8 @@ def item_analysis(results: list[SubmissionResult], manual: dict[str, dict] | Non
             if notebook.status in _NOT_GRADED:  # no notebook to grade: counted in the statuses, not the items
                 continue
             for cell in notebook.cells:
+                if cell.state:  # not graded (a grader fault): not an item's score
+                    continue
                 item = items.setdefault((cell.notebook or notebook.name, cell.grade_id),
                                         Item(notebook.name, cell.grade_id, cell.kind, cell.max_score))
                 score = cell.score

@@ -75,6 +75,7 @@ class KernelBackend:
         self._cell_sources = cell_sources
         self.deadline = deadline
         self.timed_out = False  # set when the student's code ran past the deadline
+        self.requests, self.request_seconds = 0, 0.0  # for the profile (bench/profile_grading.py)
 
     def cell_sources(self) -> list[str]:
         return list(self._cell_sources)
@@ -86,7 +87,10 @@ class KernelBackend:
         if remaining <= 0:
             self.timed_out = True
             raise CellTimeout("the test ran out of time")
+        started = time.monotonic()
         run = self.session.execute(code, timeout=remaining, silent=True)
+        self.requests += 1
+        self.request_seconds += time.monotonic() - started
         if run.status == "timeout":
             self.timed_out = True
             raise CellTimeout("your code did not finish in time")

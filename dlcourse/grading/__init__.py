@@ -33,6 +33,7 @@ from ..course import CourseLayout, no_such
 from ..isolation import isolation_problem
 from .groups import collect_warnings, share_with_group
 from .merge import GradedCell, merge_with_master
+from .reference import ReferenceCheck, check_reference, faults_digest, mark_grader_faults
 from .reports import format_table, load_result, store_result, write_reports
 from .results import CellGrade, GradingOptions, NotebookResult, Status, SubmissionResult
 from .run import grade_notebook
@@ -44,6 +45,14 @@ UNISOLATED_WARNING = ("WARNING: graded WITHOUT isolation (--no-isolation): stude
 
 class GradingRefused(Exception):
     """Grading cannot start here; the message says why and what to do."""
+
+
+class ReferenceFailed(GradingRefused):
+    """The reference solutions do not get full automatic marks here; the message names each cell and why."""
+
+    def __init__(self, check: ReferenceCheck):
+        self.check = check
+        super().__init__(check.refusal())
 
 
 def default_executor(workers: int | None = None) -> Executor:
@@ -59,34 +68,46 @@ def _worker_init() -> None:
     import torch  # noqa: F401 - warm the worker once, not once per student
 
 
-def jobs_for(layout: CourseLayout, assignment: str, options: GradingOptions) -> list[GradingJob]:
-    """One job per student with a folder for ``assignment``, its fingerprint computed once."""
+def jobs_for(layout: CourseLayout, assignment: str, options: GradingOptions,
+             reference: ReferenceCheck | None = None) -> list[GradingJob]:
+    """One job per student with a folder for ``assignment``, its fingerprint computed once.
+
+    Cells excluded by a grader fault (``reference``) are part of the fingerprint:
+    once the machine is fixed, those students are graded again.
+    """
     master_dir = layout.require_assignment(assignment)
     jobs = []
     for student in layout.students(assignment):
         job = GradingJob(student, assignment, str(layout.submission_dir(student, assignment)), str(master_dir),
                          options)
-        job.fingerprint = fingerprint(job)
+        job.fingerprint = fingerprint(job) + faults_digest(reference)
         jobs.append(job)
     return jobs
 
 
 def grade_assignment(layout: CourseLayout, assignment: str, *, workers: int | None = None,
                      options: GradingOptions | None = None, executor: Executor | None = None,
-                     progress: bool = True, record=None) -> list[SubmissionResult]:
+                     progress: bool = True, record=None, reference: ReferenceCheck | None = None,
+                     timings: dict | None = None) -> list[SubmissionResult]:
     """Grade every submission of ``assignment``; resumable and idempotent.
 
     A student whose submission, master and options are unchanged since the
     last run keeps the stored result (so a run killed midway resumes where
     it stopped). ``record(result)`` is called in this process for each
-    student, in the order they finish.
+    student, in the order they finish. The cells ``reference`` found at
+    fault are marked ``not graded: grader fault`` (:func:`mark_grader_faults`).
+    ``timings["recording"]`` adds up the seconds spent storing and recording.
     """
+    import time
+
+    timings = timings if timings is not None else {}
+    timings.setdefault("recording", 0.0)
     from tqdm import tqdm
 
     options = options or GradingOptions()
     if options.isolate and isolation_problem():
         raise GradingRefused(isolation_problem() + "; to grade without isolation pass --no-isolation")
-    jobs = jobs_for(layout, assignment, options)
+    jobs = jobs_for(layout, assignment, options, reference)
     results: dict[str, SubmissionResult] = {}
     pending = []
     for job in jobs:
@@ -97,9 +118,11 @@ def grade_assignment(layout: CourseLayout, assignment: str, *, workers: int | No
             pending.append(job)
     bar = tqdm(total=len(jobs), initial=len(results), desc=f"grading {assignment}", unit="student",
                disable=None if progress else True, file=sys.stderr)
+    stored = time.monotonic()
     for result in results.values():
         if record:
             record(result)
+    timings["recording"] += time.monotonic() - stored
     if pending:
         own = executor is None
         executor = executor or default_executor(workers)
@@ -112,10 +135,13 @@ def grade_assignment(layout: CourseLayout, assignment: str, *, workers: int | No
                 except Exception as error:  # a worker died: that student only
                     result = SubmissionResult(job.student_id, assignment, Status.ERROR, [],
                                               warnings=[f"grader worker failed: {error}"])
+                stored = time.monotonic()
+                result = mark_grader_faults(result, reference)
                 store_result(layout, result)
                 results[job.student_id] = result
                 if record:
                     record(result)
+                timings["recording"] += time.monotonic() - stored
                 bar.update(1)
         finally:
             if own:
@@ -131,19 +157,30 @@ class GradingReport:
     results: list[SubmissionResult]
     warnings: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    reference: ReferenceCheck | None = None
+    timings: dict = field(default_factory=dict)  # seconds per step; see bench/profile_grading.py
 
     def table(self) -> str:
         return format_table(self.results)
 
 
 def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOptions | None = None, *,
-                     workers: int | None = None, progress: bool = True) -> GradingReport:
-    """The whole ``dlcourse grade``: check, grade, record in the gradebook, write the reports.
+                     workers: int | None = None, progress: bool = True, force: bool = False,
+                     check_solutions: bool = True) -> GradingReport:
+    """The whole ``dlcourse grade``: check, grade the reference, grade, record in the gradebook, write the reports.
 
     Raises :class:`GradingRefused` (with what to do) when there is nothing to
-    grade or isolation is asked for and unavailable.
+    grade or isolation is asked for and unavailable, and :class:`ReferenceFailed`
+    (a GradingRefused) when the master's own solutions do not get full marks
+    here, unless ``force``: then those cells are not graded for anyone.
+    ``check_solutions=False`` skips the reference (for tests of the grader itself).
     """
+    import time
+
     from ..gradebook import GradebookRecorder
+
+    timings: dict = {}
+    started = time.monotonic()
 
     options = options or GradingOptions()
     try:
@@ -162,20 +199,42 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
         raise GradingRefused(f"{isolation_problem()}.\n"
                              "Refusing to run students' code unisolated; pass --no-isolation to grade anyway.")
     warnings = ([] if options.isolate else [UNISOLATED_WARNING]) + collect_warnings(layout, assignment)
-    recorder = GradebookRecorder(layout, assignment)
+    timings["checks"] = time.monotonic() - started
+    executor = default_executor(workers)
     try:
-        results = grade_assignment(layout, assignment, workers=workers, options=options, record=recorder,
-                                   progress=progress)
-        results, groups, shared_warnings = share_with_group(layout, assignment, results, record=recorder)
+        reference = None
+        if check_solutions:
+            started = time.monotonic()
+            reference = check_reference(layout, assignment, options, executor,
+                                        log=(lambda line: print(line, file=sys.stderr, flush=True)) if progress
+                                        else None)
+            timings["reference"] = time.monotonic() - started
+            if not reference.ok and not force:
+                raise ReferenceFailed(reference)
+            warnings = reference.warnings() + warnings
+        started = time.monotonic()
+        recorder = GradebookRecorder(layout, assignment)
+        timings["recording"] = time.monotonic() - started
+        try:
+            started = time.monotonic()
+            results = grade_assignment(layout, assignment, workers=workers, options=options, record=recorder,
+                                       progress=progress, reference=reference, executor=executor, timings=timings)
+            results, groups, shared_warnings = share_with_group(layout, assignment, results, record=recorder)
+            timings["students"] = time.monotonic() - started - timings["recording"]
+        finally:
+            recorder.close()
     finally:
-        recorder.close()
+        executor.shutdown(cancel_futures=True)
     warnings += shared_warnings
+    started = time.monotonic()
     grades, cells = write_reports(layout, assignment, results, warnings, groups)
-    return GradingReport(results, warnings, [grades, cells])
+    timings["reports"] = time.monotonic() - started
+    return GradingReport(results, warnings, [grades, cells], reference, timings)
 
 
 __all__ = [
     "CellGrade", "GradedCell", "GradingJob", "GradingOptions", "GradingRefused", "GradingReport", "NotebookResult",
+    "ReferenceCheck", "ReferenceFailed", "check_reference", "mark_grader_faults",
     "Status", "SubmissionResult", "default_executor", "fingerprint", "grade_and_report", "grade_assignment",
     "grade_notebook", "grade_submission", "jobs_for", "load_result", "merge_with_master", "store_result",
     "write_reports",

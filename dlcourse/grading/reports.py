@@ -66,12 +66,12 @@ def write_reports(layout: CourseLayout, assignment: str, results: list[Submissio
         writer.writerow([r.student_id, _number(r.score), _number(r.max_score), r.status, groups.get(r.student_id, "")])
     cells = io.StringIO()
     writer = csv.writer(cells, lineterminator="\n")
-    writer.writerow(["student_id", "notebook", "grade_id", "score", "max_score"])
+    writer.writerow(["student_id", "notebook", "grade_id", "score", "max_score", "state"])
     for r in results:
         for nb in r.notebooks:
-            for c in nb.cells:
+            for c in nb.cells:  # a cell not graded (state): no score, 0 in the maximum, as in grades.csv
                 writer.writerow([r.student_id, nb.name, c.grade_id, "" if c.score is None else _number(c.score),
-                                 _number(c.max_score)])
+                                 _number(0 if c.state else c.max_score), c.state])
     atomic_write(folder / "grades.csv", grades.getvalue())
     atomic_write(folder / "cells.csv", cells.getvalue())
     if warnings:

@@ -15,6 +15,8 @@ from ..isolation import Limits
 
 #: Part of every result's fingerprint: bump it when a change of the grader changes grades.
 GRADER_VERSION = "1"
+#: :attr:`CellGrade.state` of a test the reference solution fails on this machine (see :mod:`.reference`).
+GRADER_FAULT = "not graded: grader fault"
 
 
 class Status(str, Enum):
@@ -70,6 +72,10 @@ class GradingOptions:
         return getattr(cls(), name)
 
 
+#: The phases of :attr:`NotebookResult.timings`, in seconds (``requests`` is a count).
+TIMING_KEYS = ("start", "imports", "student_cells", "test_cells", "requests", "request_seconds", "teardown")
+
+
 @dataclass
 class CellGrade:
     notebook: str
@@ -78,6 +84,12 @@ class CellGrade:
     max_score: float
     score: float | None = None
     message: str = ""
+    state: str = ""  # "" when graded; GRADER_FAULT: excluded from the score and the maximum
+
+    @property
+    def counted(self) -> bool:
+        """An autograded cell that counts towards the score and the maximum."""
+        return self.kind == "test" and not self.state
 
 
 @dataclass
@@ -88,14 +100,16 @@ class NotebookResult:
     message: str = ""
     seconds: float = 0.0
     graded: dict | None = None  # the executed notebook, as JSON; stored beside the result, not in it
+    #: Where the seconds went (see :data:`TIMING_KEYS`); read by bench/profile_grading.py.
+    timings: dict = field(default_factory=dict)
 
     @property
     def score(self) -> float:
-        return sum(c.score or 0.0 for c in self.cells if c.kind == "test")
+        return sum(c.score or 0.0 for c in self.cells if c.counted)
 
     @property
     def max_score(self) -> float:
-        return sum(c.max_score for c in self.cells if c.kind == "test")
+        return sum(c.max_score for c in self.cells if c.counted)
 
 
 @dataclass

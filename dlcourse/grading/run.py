@@ -29,7 +29,7 @@ from ..isolation import Sandbox
 from ..kernel import CellTimeout, KernelDied, KernelSession
 from ..notebook import cell_points, grade_id, is_graded_cell, is_test_cell, read_notebook, strip_magics
 from .merge import GradedCell, merge_with_master
-from .results import CellGrade, GradingOptions, NotebookResult, Status
+from .results import TIMING_KEYS, CellGrade, GradingOptions, NotebookResult, Status
 
 #: The most a submission's folder may bring into the sandbox; the rest is not copied.
 SUBMISSION_COPY_LIMIT = 200 * 2**20
@@ -86,6 +86,7 @@ class NotebookRun:
         self.namespace: dict = {"__name__": "__dlcourse_tests__"}  # the test cells' own, shared between them
         self.executed_sources: list[str] = []  # what the student's kernel ran, for student.source()
         self.nodes: list = []  # the graded notebook's cells, with outputs
+        self.timings = dict.fromkeys(TIMING_KEYS, 0.0)  # where the seconds went (NotebookResult.timings)
 
     # -- status ------------------------------------------------------------
 
@@ -120,7 +121,9 @@ class NotebookRun:
         if remaining <= 0:
             self.fault(Status.TIMEOUT, "the notebook ran past its total time limit")
             return False
+        started = time.monotonic()
         run = self.session.execute(cell.source, timeout=min(self.options.cell_timeout, remaining))
+        self.timings["student_cells"] += time.monotonic() - started
         self.executed_sources.append(cell.source)
         node.outputs = run.outputs
         if run.status == "timeout":
@@ -142,7 +145,11 @@ class NotebookRun:
             return
         backend = backends.KernelBackend(self.session, self.executed_sources,
                                          min(self.deadline, time.monotonic() + self.options.cell_timeout))
+        started = time.monotonic()
         passed, text, printed = run_test_cell(cell.source, self.namespace, backend)
+        self.timings["test_cells"] += time.monotonic() - started
+        self.timings["requests"] += backend.requests
+        self.timings["request_seconds"] += backend.request_seconds
         grade.score = grade.max_score if passed else 0.0
         grade.message = text
         node.outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed[:TEST_OUTPUT_LIMIT])] \
@@ -171,7 +178,10 @@ class NotebookRun:
             if self.sandbox is not None and self.status in (Status.CRASHED, Status.OK) \
                     and self.sandbox.out_of_memory():
                 self.fault(Status.MEMORY, _MEMORY_MESSAGE)
+            started = time.monotonic()
             self.session.shutdown()
+            self.timings["teardown"] = time.monotonic() - started
+            self.timings.update(getattr(self.session, "timings", {}))
 
     def graded_notebook(self):
         return nbformat.v4.new_notebook(cells=self.nodes, metadata=self.master.metadata)
@@ -200,7 +210,7 @@ def grade_notebook(master_path: Path, submission_path: Path | None, options: Gra
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     return NotebookResult(name=name, status=run.status, cells=list(run.grades.values()), message=run.message,
-                          seconds=time.monotonic() - started, graded=run.graded_notebook())
+                          seconds=time.monotonic() - started, graded=run.graded_notebook(), timings=run.timings)
 
 
 def _unrunnable(master, name: str, status: Status, message: str, started: float) -> NotebookResult:

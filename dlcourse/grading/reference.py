@@ -1,0 +1,199 @@
+"""The reference first: the master's own solutions graded before any student, on this machine.
+
+A test the reference solution fails here is a fault of the machine (a
+missing data set, a missing package, a limit too tight) or of the master,
+never of a student. :func:`check_reference` grades the master notebooks as
+a submission, with the students' options and through the same executor,
+and returns the cells that did not get full marks, each with its reason.
+``dlcourse grade`` stops on them (``ReferenceFailed``), or with
+``--force`` marks them ``not graded: grader fault`` for every student
+(:func:`mark_grader_faults`): no points, no maximum.
+
+The check is cached in ``autograded/.reference/<assignment>/reference.json``
+under a fingerprint of the master, the options, the grader's version, the
+data sets present and the host, so it costs one notebook run per
+assignment and machine. (The file's name is not ``.dlcourse-result.json``,
+so nothing takes the reference for a student.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import socket
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import nbformat
+
+from ..course import CourseLayout
+from ..notebook import atomic_write, grade_id, is_test_cell
+from .results import GRADER_FAULT, GRADER_VERSION, GradingOptions, Status, SubmissionResult
+from .submission import GradingJob, grade_submission
+
+REFERENCE_ID = "(reference)"
+REFERENCE_FILE = "reference.json"
+#: What a student reads for a cell excluded by a grader fault (no reason: it may name the grader's files).
+STUDENT_MESSAGE = (f"{GRADER_FAULT}: this test could not be graded on the grading machine; it counts neither "
+                   "for nor against you")
+_REASON_LINES = 12
+
+
+@dataclass
+class ReferenceCheck:
+    """The reference's grading: ``faults`` maps (notebook, grade_id) to the reason it lost points."""
+
+    assignment: str
+    faults: dict[tuple[str, str], str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # notebook-level: status not ok, errors in set-up cells
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.faults and not self.problems
+
+    def lines(self) -> list[str]:
+        out = [f"  {problem}" for problem in self.problems]
+        for (notebook, cell), reason in sorted(self.faults.items()):
+            first, *rest = reason.splitlines() or [""]
+            out.append(f"  {notebook} {cell}: {first}")
+            out += [f"      {line}" for line in rest]
+        return out
+
+    def refusal(self) -> str:
+        return "\n".join(
+            [f"the reference solutions of {self.assignment} do not get full marks on this machine, so no student "
+             "was graded (their points would be lost to the machine, not to their work):", *self.lines(),
+             "Fix what is named above (see the reference's graded notebooks in "
+             f"autograded/.reference/{self.assignment}/) and grade again, or pass --force to grade anyway with "
+             f"these cells marked '{GRADER_FAULT}' for every student (no points, not in the maximum)."])
+
+    def warnings(self) -> list[str]:
+        if self.ok:
+            return []
+        return [f"GRADER FAULT: the reference solutions of {self.assignment} do not get full marks on this machine; "
+                f"graded with --force, these cells are '{GRADER_FAULT}' for every student (not in the score, "
+                "not in the maximum):", *self.lines()]
+
+    def to_json(self) -> dict:
+        return {"faults": [[nb, cell, reason] for (nb, cell), reason in sorted(self.faults.items())],
+                "problems": self.problems}
+
+
+def reference_fingerprint(master_dir: Path, options: GradingOptions) -> str:
+    """Master files, options, grader version, the data sets present (names and sizes) and the host."""
+    digest = hashlib.sha256(GRADER_VERSION.encode())
+    digest.update(options.fingerprint().encode())
+    for path in sorted(Path(master_dir).rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            digest.update(str(path.relative_to(master_dir)).encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for folder in map(Path, options.read_only):
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file():
+                digest.update(f"{path.relative_to(folder)}:{path.stat().st_size}".encode())
+    digest.update(f"{socket.gethostname()}|{platform.platform()}|{platform.python_version()}".encode())
+    for package in ("torch", "numpy", "ipykernel"):
+        try:
+            digest.update(f"{package}={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            pass
+    return digest.hexdigest()
+
+
+def _reason(message: str) -> str:
+    """A test's message without its traceback, a few lines at most."""
+    lines = []
+    for line in (message or "the test failed").splitlines():
+        if line.startswith("Traceback") or len(lines) >= _REASON_LINES:
+            break
+        lines.append(line)
+    return "\n".join(lines).strip() or "the test failed"
+
+
+def _set_up_errors(graded: dict | None) -> list[str]:
+    """The errors the reference's own (non-test) cells raised, e.g. a data set missing at load time."""
+    errors = []
+    notebook = nbformat.from_dict(graded) if graded else None
+    for number, cell in enumerate(notebook.cells if notebook else [], 1):
+        if cell.cell_type != "code" or is_test_cell(cell):
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                where = f"cell {number}" + (f" ({grade_id(cell)})" if grade_id(cell) else "")
+                errors.append(f"{where} raised {output.get('ename')}: {_reason(output.get('evalue', ''))}")
+    return errors
+
+
+def judge(result: SubmissionResult) -> ReferenceCheck:
+    """Which cells of the reference's result fell short of full marks, and why."""
+    check = ReferenceCheck(result.assignment)
+    for notebook in result.notebooks:
+        for error in _set_up_errors(notebook.graded):
+            check.problems.append(f"{notebook.name}: {error}")
+        short = [c for c in notebook.cells if c.kind == "test" and (c.score or 0) < c.max_score]
+        for cell in short:
+            check.faults[(notebook.name, cell.grade_id)] = _reason(cell.message or notebook.message)
+        if notebook.status not in (Status.OK, Status.RENAMED) and not short:
+            check.problems.append(f"{notebook.name}: {notebook.status}: {_reason(notebook.message)}")
+    for warning in result.warnings:
+        check.problems.append(warning)
+    return check
+
+
+def check_reference(layout: CourseLayout, assignment: str, options: GradingOptions,
+                    executor: Executor | None = None, log=None) -> ReferenceCheck:
+    """Grade the master's solutions (or reuse the cached check); ``log(line)`` hears what happens."""
+    log = log or (lambda line: None)
+    master_dir = layout.require_assignment(assignment)
+    folder = layout.autograded / ".reference" / assignment
+    stamp = reference_fingerprint(master_dir, options)
+    try:
+        stored = json.loads((folder / REFERENCE_FILE).read_text())
+    except (OSError, ValueError):
+        stored = {}
+    if stored.get("fingerprint") == stamp and isinstance(stored.get("check"), dict):
+        check = ReferenceCheck(assignment, {(nb, cell): reason for nb, cell, reason in stored["check"]["faults"]},
+                               list(stored["check"]["problems"]), cached=True)
+        log(f"reference solutions of {assignment}: checked before on this machine "
+            f"({'full marks' if check.ok else 'NOT full marks'}; autograded/.reference/{assignment}/)")
+        return check
+    log(f"checking the reference solutions of {assignment} ...")
+    job = GradingJob(REFERENCE_ID, assignment, str(master_dir), str(master_dir), options, fingerprint=stamp)
+    if executor is None:
+        result = grade_submission(job)
+    else:
+        try:
+            result = executor.submit(grade_submission, job).result()
+        except Exception as error:  # the worker died: the machine's fault too
+            result = SubmissionResult(REFERENCE_ID, assignment, Status.ERROR, [],
+                                      warnings=[f"the grader's worker failed on the reference: {error}"])
+    check = judge(result)
+    for notebook in result.notebooks:
+        if notebook.graded is not None:
+            atomic_write(folder / f"{notebook.name}.ipynb", nbformat.writes(nbformat.from_dict(notebook.graded)))
+    atomic_write(folder / REFERENCE_FILE, json.dumps({"fingerprint": stamp, "check": check.to_json(),
+                                                      "result": result.to_json()}, indent=1))
+    log(f"reference solutions of {assignment}: " + ("full marks" if check.ok else "NOT full marks"))
+    return check
+
+
+def faults_digest(check: ReferenceCheck | None) -> str:
+    """Part of each student's fingerprint while cells are excluded (so fixing the machine regrades them)."""
+    if check is None or not check.faults:
+        return ""
+    return hashlib.sha256(json.dumps(sorted(check.faults)).encode()).hexdigest()
+
+
+def mark_grader_faults(result: SubmissionResult, check: ReferenceCheck | None) -> SubmissionResult:
+    """The cells the reference failed here become ``not graded: grader fault``: no score, not in the maximum."""
+    if check is None or not check.faults:
+        return result
+    for notebook in result.notebooks:
+        for cell in notebook.cells:
+            if (notebook.name, cell.grade_id) in check.faults:
+                cell.state, cell.score, cell.message = GRADER_FAULT, None, STUDENT_MESSAGE
+    return result
