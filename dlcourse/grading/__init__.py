@@ -214,13 +214,13 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
             warnings = reference.warnings() + warnings
         started = time.monotonic()
         recorder = GradebookRecorder(layout, assignment)
-        timings["recording"] = time.monotonic() - started
+        timings["recording"] = opened = time.monotonic() - started
         try:
             started = time.monotonic()
             results = grade_assignment(layout, assignment, workers=workers, options=options, record=recorder,
                                        progress=progress, reference=reference, executor=executor, timings=timings)
             results, groups, shared_warnings = share_with_group(layout, assignment, results, record=recorder)
-            timings["students"] = time.monotonic() - started - timings["recording"]
+            timings["students"] = time.monotonic() - started - (timings["recording"] - opened)
         finally:
             recorder.close()
     finally:
