@@ -14,6 +14,11 @@
 6. **report** (:mod:`.reports`): ``grades.csv``, ``cells.csv``,
    ``WARNINGS.txt``, written atomically at the end.
 
+Before the students, :func:`grade_and_report` grades the master's own
+solutions (:mod:`.reference`, cached): a test they fail here is the
+machine's fault, so grading stops, or with ``force`` that cell is
+``not graded: grader fault`` for everyone.
+
 :func:`grade_submission` (:mod:`.submission`) grades one student;
 :func:`grade_assignment` grades all of them through a replaceable executor
 and resumes from stored results; :func:`grade_and_report` is the whole
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -98,11 +104,10 @@ def grade_assignment(layout: CourseLayout, assignment: str, *, workers: int | No
     fault are marked ``not graded: grader fault`` (:func:`mark_grader_faults`).
     ``timings["recording"]`` adds up the seconds spent storing and recording.
     """
-    import time
+    from tqdm import tqdm
 
     timings = timings if timings is not None else {}
     timings.setdefault("recording", 0.0)
-    from tqdm import tqdm
 
     options = options or GradingOptions()
     if options.isolate and isolation_problem():
@@ -165,23 +170,19 @@ class GradingReport:
 
 
 def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOptions | None = None, *,
-                     workers: int | None = None, progress: bool = True, force: bool = False,
-                     check_solutions: bool = True) -> GradingReport:
+                     workers: int | None = None, progress: bool = True, force: bool = False) -> GradingReport:
     """The whole ``dlcourse grade``: check, grade the reference, grade, record in the gradebook, write the reports.
 
     Raises :class:`GradingRefused` (with what to do) when there is nothing to
     grade or isolation is asked for and unavailable, and :class:`ReferenceFailed`
     (a GradingRefused) when the master's own solutions do not get full marks
     here, unless ``force``: then those cells are not graded for anyone.
-    ``check_solutions=False`` skips the reference (for tests of the grader itself).
+    ``report.timings`` says where the seconds went (see bench/profile_grading.py).
     """
-    import time
-
     from ..gradebook import GradebookRecorder
 
     timings: dict = {}
     started = time.monotonic()
-
     options = options or GradingOptions()
     try:
         layout.require_assignment(assignment)
@@ -202,16 +203,13 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     timings["checks"] = time.monotonic() - started
     executor = default_executor(workers)
     try:
-        reference = None
-        if check_solutions:
-            started = time.monotonic()
-            reference = check_reference(layout, assignment, options, executor,
-                                        log=(lambda line: print(line, file=sys.stderr, flush=True)) if progress
-                                        else None)
-            timings["reference"] = time.monotonic() - started
-            if not reference.ok and not force:
-                raise ReferenceFailed(reference)
-            warnings = reference.warnings() + warnings
+        started = time.monotonic()
+        reference = check_reference(layout, assignment, options, executor,
+                                    log=(lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
+        timings["reference"] = time.monotonic() - started
+        if not reference.ok and not force:
+            raise ReferenceFailed(reference)
+        warnings = reference.warnings() + warnings
         started = time.monotonic()
         recorder = GradebookRecorder(layout, assignment)
         timings["recording"] = opened = time.monotonic() - started
