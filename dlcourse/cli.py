@@ -11,6 +11,7 @@ Exit codes: 0 done, 1 refused with a reason, 2 usage error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -51,6 +52,9 @@ def grading_options(args) -> GradingOptions:
         options.notebook_timeout = args.notebook_timeout
     if args.memory_gb is not None:
         options.limits.memory_bytes = int(args.memory_gb * 2**30)
+    engine = getattr(args, "engine", None) or os.environ.get("DLCOURSE_ENGINE")
+    if engine in ("fork", "kernel"):
+        options.engine = engine
     return options
 
 
@@ -213,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"seconds per notebook (default {GradingOptions.default('notebook_timeout'):g})")
     grade.add_argument("--memory-gb", type=float, default=None,
                        help=f"memory per notebook (default {limits.memory_bytes / 2**30:g} GiB)")
+    grade.add_argument("--engine", choices=("fork", "kernel"), default=None,
+                       help="fork: each notebook in a child of a warm, sandboxed Python; kernel: a Jupyter kernel "
+                            f"per notebook (default $DLCOURSE_ENGINE, else {GradingOptions.default('engine')})")
     grade.set_defaults(func=cmd_grade)
 
     feedback = commands.add_parser(
