@@ -161,17 +161,15 @@ def _isolate(libc, command: dict) -> None:
 def _private_mounts(libc, command: dict) -> None:
     """What this child may write: its own empty file systems, nothing a sibling sees."""
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "making mounts private", libc)
+    # bubblewrap's root and /dev are tmpfs file systems the zygote's children share: read-only here.
+    for shared in ("/", "/dev"):
+        flags = os.statvfs(shared).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        _check(libc.mount(None, shared.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, None),
+               f"making {shared} read-only", libc)
     size = int(command["tmpfs_bytes"])
     for target in (WORKDIR, "/tmp", "/run", "/dev/shm"):
         if os.path.isdir(target):
-            if target == "/dev/shm":
-                continue  # mounted after /dev is made read-only
             _mount_tmpfs(libc, target, size)
-    flags = os.statvfs("/dev").f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _check(libc.mount(None, b"/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, None),
-           "making /dev read-only", libc)
-    if os.path.isdir("/dev/shm"):
-        _mount_tmpfs(libc, "/dev/shm", size)
 
 
 def _child(libc, fd: int, command: dict, zygote_pid: int) -> None:
@@ -189,6 +187,9 @@ def _child(libc, fd: int, command: dict, zygote_pid: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (command["data_bytes"], command["data_bytes"]))
     if command["isolate"]:
         _isolate(libc, command)
+        # Not dumpable (nor its child): a process of this new user namespace cannot ptrace or read
+        # /proc/PID/{mem,environ,root} of this one, which still sees the zygote's PID namespace.
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         me = os.getpid()
         pid = os.fork()
         if pid:  # stays outside the new PID namespace only to wait for its first process
