@@ -92,6 +92,12 @@ def main() -> None:
     from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
     from ipykernel.compiler import XCachingCompiler  # noqa: F401
 
+    # What a notebook may import besides: the kernel engine's kernel has these loaded before the first
+    # cell (jsonschema, under nbformat, compiles a grammar for seconds on import).
+    import jupyter_client  # noqa: F401
+    import nbformat  # noqa: F401
+
+    from . import data, testing  # noqa: F401
     from .bridge import agent  # noqa: F401
 
     libc = ctypes.CDLL(None, use_errno=True)
