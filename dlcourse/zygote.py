@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import io
 import json
+import multiprocessing.util
 import os
 import select
 import signal
@@ -136,6 +137,7 @@ class Zygote:
 
 
 _zygote: Zygote | None = None
+_finalizer = None
 
 
 def zygote_for(isolate: bool, limits: Limits, read_only: list[Path]) -> Zygote:
@@ -147,6 +149,9 @@ def zygote_for(isolate: bool, limits: Limits, read_only: list[Path]) -> Zygote:
         close_zygote()
     if _zygote is None:
         _zygote = Zygote(isolate, limits, read_only)
+        global _finalizer
+        if _finalizer is None:  # a pool's worker ends with os._exit, past atexit; these finalizers still run
+            _finalizer = multiprocessing.util.Finalize(None, close_zygote, exitpriority=10)
     return _zygote
 
 
