@@ -53,6 +53,9 @@ def grading_options(args) -> GradingOptions:
         options.notebook_timeout = args.notebook_timeout
     if args.memory_gb is not None:
         options.limits.memory_bytes = int(args.memory_gb * 2**30)
+    engine = getattr(args, "engine", None) or os.environ.get("DLCOURSE_ENGINE")
+    if engine in ("fork", "kernel"):
+        options.engine = engine
     return options
 
 
@@ -220,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true",
                        help="grade even if the reference solutions lose points here; those cells are then "
                             "'not graded: grader fault' for every student (listed in WARNINGS.txt)")
+    grade.add_argument("--engine", choices=("fork", "kernel"), default=None,
+                       help="fork: each notebook in a child of a warm, sandboxed Python; kernel: a Jupyter kernel "
+                            f"per notebook (default $DLCOURSE_ENGINE, else {GradingOptions.default('engine')})")
     grade.set_defaults(func=cmd_grade)
 
     feedback = commands.add_parser(

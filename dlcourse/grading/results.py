@@ -62,9 +62,13 @@ class GradingOptions:
     notebook_timeout: float = 600.0  # seconds per notebook, all cells together
     limits: Limits = field(default_factory=Limits)
     read_only: list[str] = field(default_factory=list)  # folders the sandbox shows read-only, e.g. the data sets
+    engine: str = "kernel"  # "kernel": a Jupyter kernel per notebook; "fork": a child of a warm zygote
 
     def fingerprint(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, default=str)
+        """What decides a grade: the engine does not (both grade alike), so a result is kept across it."""
+        options = asdict(self)
+        options.pop("engine")
+        return json.dumps(options, sort_keys=True, default=str)
 
     @classmethod
     def default(cls, name: str):

@@ -28,6 +28,7 @@ from ..bridge import backends
 from ..isolation import Sandbox
 from ..kernel import CellTimeout, KernelDied, KernelSession
 from ..notebook import cell_points, grade_id, is_graded_cell, is_test_cell, read_notebook, strip_magics
+from ..zygote import ForkSession
 from .merge import GradedCell, merge_with_master
 from .results import TIMING_KEYS, CellGrade, GradingOptions, NotebookResult, Status
 
@@ -79,9 +80,14 @@ class NotebookRun:
         self.options = options
         self.grades = empty_grades(master, name)
         self.status, self.message = Status.OK, ""
-        self.sandbox = Sandbox(options.limits, read_only=[Path(p) for p in options.read_only]) \
-            if options.isolate else None
-        self.session = KernelSession(workdir, {"NBGRADER_EXECUTION": "autograde"}, sandbox=self.sandbox)
+        if options.engine == "fork":
+            self.session = ForkSession(workdir, {"NBGRADER_EXECUTION": "autograde"}, isolate=options.isolate,
+                                       limits=options.limits, read_only=[Path(p) for p in options.read_only])
+            self.sandbox = self.session  # it tells out_of_memory() from the child's own cgroup
+        else:
+            self.sandbox = Sandbox(options.limits, read_only=[Path(p) for p in options.read_only]) \
+                if options.isolate else None
+            self.session = KernelSession(workdir, {"NBGRADER_EXECUTION": "autograde"}, sandbox=self.sandbox)
         self.deadline = time.monotonic() + options.notebook_timeout
         self.namespace: dict = {"__name__": "__dlcourse_tests__"}  # the test cells' own, shared between them
         self.executed_sources: list[str] = []  # what the student's kernel ran, for student.source()
@@ -143,8 +149,9 @@ class NotebookRun:
                                                            "not run: the notebook's kernel had died before this test")
             node.outputs = [_error_output("KernelDied", grade.message)]
             return
-        backend = backends.KernelBackend(self.session, self.executed_sources,
-                                         min(self.deadline, time.monotonic() + self.options.cell_timeout))
+        deadline = min(self.deadline, time.monotonic() + self.options.cell_timeout)
+        backend = self.session.backend(self.executed_sources, deadline) if isinstance(self.session, ForkSession) \
+            else backends.KernelBackend(self.session, self.executed_sources, deadline)
         started = time.monotonic()
         passed, text, printed = run_test_cell(cell.source, self.namespace, backend)
         self.timings["test_cells"] += time.monotonic() - started

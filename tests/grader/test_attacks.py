@@ -68,7 +68,8 @@ def forged(request_b64):
     blob = pickle.dumps({{"ok": True, "value": [Exploit(), Equal()]}})
     display({{wire.REPLY_MIME_TYPE: base64.b64encode(blob).decode("ascii")}}, raw=True)
 
-agent.serve_b64 = forged
+agent.serve_b64 = forged  # the kernel engine's way in
+agent.serve = lambda blob: pickle.dumps({{"ok": True, "value": [Exploit(), Equal()]}})  # the fork engine's
 print("forged pickles")
 """
 
@@ -236,9 +237,10 @@ class HostServer:
         self.socket.close()
 
 
-@pytest.fixture(scope="module")
-def attacked(tmp_path_factory):
-    course = template_course(tmp_path_factory).copy(tmp_path_factory.mktemp("attacks") / "course")
+@pytest.fixture(scope="module", params=["kernel", "fork"])
+def attacked(tmp_path_factory, request):
+    """One run per engine (`--engine`): every attack test holds on both."""
+    course = template_course(tmp_path_factory).copy(tmp_path_factory.mktemp(f"attacks-{request.param}") / "course")
     proof = tmp_path_factory.mktemp("proof") / "PWNED"
     server = HostServer()
     root = str(course.root)
@@ -254,7 +256,7 @@ def attacked(tmp_path_factory):
     course.submit("edited_tests", WRONG, edit=_edit_tests)
     before = {name: tree_digest(course.root / name) for name in ("source", "submitted", "release")}
     try:
-        run = course.grade("--workers", "2")
+        run = course.grade("--workers", "2", "--engine", request.param)
         feedback = course.dlcourse("feedback", "tiny")
     finally:
         server.close()

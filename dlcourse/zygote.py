@@ -1,0 +1,478 @@
+"""The fork engine, the grader's side: a warm zygote per worker, a forked child per notebook.
+
+Starting a Jupyter kernel in a fresh sandbox and importing torch costs about
+two seconds per notebook before any student code runs. The fork engine pays
+that once per grading worker: a :class:`Zygote` is a Python process in a
+bubblewrap sandbox of its own (the :class:`dlcourse.isolation.Sandbox` bind
+list, with an empty scratch folder as its work folder) that has imported
+torch, IPython, matplotlib and the agent (:mod:`dlcourse.zygote_server`).
+A :class:`ForkSession` (the same methods as
+:class:`dlcourse.kernel.KernelSession`) asks it for a child per notebook,
+moves the child into a cgroup of its own, sends it the submission's files
+as a tar archive, runs cells in it and closes it. :class:`ForkBackend`
+carries a test's requests as length-prefixed ``wire.dumps`` frames.
+
+A zygote is replaced after a child that left it in doubt (it crashed, timed
+out, ran out of memory or broke the protocol) and after
+:data:`CHILDREN_PER_ZYGOTE` children. See ``docs/threat-model.md`` for what
+holds each isolation property.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import json
+import multiprocessing.util
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import nbformat
+
+from .bridge import wire
+from .isolation import CGroup, Limits, Sandbox
+from .kernel import OUTPUT_LIMIT_BYTES, REPLY_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun, CellTimeout, KernelDied
+from .zygote_server import HEADER, ProtocolError
+
+#: A zygote is replaced after this many children, doubt or not.
+CHILDREN_PER_ZYGOTE = 50
+#: Seconds a child may take from the fork to being ready for its first cell.
+CHILD_START_TIMEOUT = 60
+#: Seconds an interrupted child has to answer before it is killed (as the kernel engine).
+INTERRUPT_GRACE = 10
+#: The largest cell result a child may send (JSON of outputs already cut at OUTPUT_LIMIT_BYTES).
+RESULT_LIMIT_BYTES = 8 * OUTPUT_LIMIT_BYTES + 2**20
+#: The size of each child's private tmpfs file systems (the memory cgroup counts what is in them).
+TMPFS_BYTES = 2 * 2**30
+
+_OUTPUT_KEYS = {"stream": ("name", "text"), "display_data": ("data", "metadata"),
+                "execute_result": ("data", "metadata", "execution_count"),
+                "error": ("ename", "evalue", "traceback")}
+
+
+class Zygote:
+    """One warm, sandboxed Python process that forks a child per notebook."""
+
+    def __init__(self, isolate: bool, limits: Limits, read_only: list[Path]):
+        self.key = (isolate, limits, tuple(str(p) for p in read_only))
+        self.isolate = isolate
+        self.limits = limits
+        self.children = 0
+        self.in_doubt = False
+        self.scratch = Path(tempfile.mkdtemp(prefix="dlz-"))  # the zygote's work folder: empty, and stays so
+        self.sandbox = Sandbox(limits, read_only=read_only) if isolate else None
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        command = [sys.executable, "-m", "dlcourse.zygote_server"]
+        env = dict(os.environ)
+        env.update({"MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
+        if self.sandbox is not None:
+            env = self.sandbox.environment(env)
+            command = self.sandbox.command(command, self.scratch)
+        else:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                              env.get("PYTHONPATH", "")]))
+        # OpenBLAS (numpy's) starts its thread pool on import unless told one thread: the zygote must
+        # have none when it forks. Torch's own pool is started lazily and sized in each child.
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        cwd = str(self.scratch)
+        self._log = tempfile.TemporaryFile()
+        try:
+            self.process = subprocess.Popen(command, stdin=theirs, stdout=subprocess.DEVNULL, stderr=self._log,
+                                            env=env, cwd=cwd, start_new_session=True)
+        finally:
+            theirs.close()
+        try:
+            hello = self._receive(WARM_UP_TIMEOUT)
+        except KernelDied:
+            self.close()
+            raise
+        if not hello.get("ready") or hello.get("threads") != 1:
+            self.close()
+            raise KernelDied(f"the zygote is not fit to fork: {hello}")
+
+    def _receive(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self.control], [], [], timeout)
+        message = self.control.recv(1 << 16) if ready else b""
+        if not message:
+            self._log.seek(0)
+            detail = self._log.read()[-1500:].decode(errors="replace")
+            raise KernelDied(f"the zygote did not answer\n{detail}")
+        return json.loads(message)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def fork(self, child_socket: socket.socket, command: dict) -> None:
+        self.children += 1
+        socket.send_fds(self.control, [json.dumps(command).encode()], [child_socket.fileno()])
+        answer = self._receive(CHILD_START_TIMEOUT)
+        if not answer.get("ok"):
+            self.in_doubt = True
+            raise KernelDied(f"the zygote could not fork: {answer.get('error')}")
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+            self._log.close()
+            if self.sandbox is not None:
+                self.sandbox.cleanup()
+            try:
+                self.scratch.rmdir()
+            except OSError:
+                pass
+
+
+_zygote: Zygote | None = None
+_finalizer = None
+
+
+def zygote_for(isolate: bool, limits: Limits, read_only: list[Path]) -> Zygote:
+    """This process's zygote for these options: started lazily, replaced when in doubt or old."""
+    global _zygote
+    key = (isolate, limits, tuple(str(p) for p in read_only))
+    if _zygote is not None and (_zygote.key != key or _zygote.in_doubt or not _zygote.alive()
+                                or _zygote.children >= CHILDREN_PER_ZYGOTE):
+        close_zygote()
+    if _zygote is None:
+        _zygote = Zygote(isolate, limits, read_only)
+        global _finalizer
+        if _finalizer is None:  # a pool's worker ends with os._exit, past atexit; these finalizers still run
+            _finalizer = multiprocessing.util.Finalize(None, close_zygote, exitpriority=10)
+    return _zygote
+
+
+def close_zygote() -> None:
+    global _zygote
+    if _zygote is not None:
+        zygote, _zygote = _zygote, None
+        zygote.close()
+
+
+atexit.register(close_zygote)
+
+
+def _default_threads() -> int:
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else (os.cpu_count() or 1)
+
+
+class ForkSession:
+    """One forked child for one notebook of one submission (the methods of ``KernelSession``)."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], *, isolate: bool = True, limits: Limits | None = None,
+                 read_only: list[Path] | None = None):
+        self.workdir = Path(workdir)
+        self.env = dict(env)
+        self.isolate = isolate
+        self.limits = limits or Limits()
+        self.read_only = [Path(p) for p in (read_only or []) if Path(p).exists()]
+        self.cgroup = CGroup(uuid.uuid4().hex[:12], self.limits)
+        self.sock: socket.socket | None = None
+        self.pid: int | None = None
+        self._started_at: str | None = None
+        self.dead = True
+        self.in_doubt = False
+        self.zygote: Zygote | None = None
+
+    # -- life --------------------------------------------------------------
+
+    def start(self) -> None:
+        self.zygote = zygote_for(self.isolate, self.limits, self.read_only)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock = ours
+        self.cgroup.create()
+        command = {"isolate": self.isolate, "threads": _default_threads(), "env": self.env,
+                   "cpu_seconds": self.limits.cpu_seconds, "file_bytes": self.limits.file_bytes,
+                   "data_bytes": 0 if self.cgroup.available else self.limits.memory_bytes,
+                   "output_limit": OUTPUT_LIMIT_BYTES, "tmpfs_bytes": TMPFS_BYTES}
+        try:
+            self.zygote.fork(theirs, command)
+        finally:
+            theirs.close()
+        deadline = time.monotonic() + CHILD_START_TIMEOUT
+        self.dead = False
+        try:
+            self.pid = self._hello(deadline)
+            self._started_at = _start_time(self.pid)
+            if self.cgroup.available:
+                self.cgroup.join(self.pid)
+            if self.isolate:
+                self._send(b"T", _tar(self.workdir))
+            else:
+                self._send(b"J", json.dumps({"workdir": str(self.workdir)}).encode())
+            kind, payload = self._receive(deadline, 4096)
+            if kind != b"J" or not json.loads(payload).get("ready"):
+                raise ProtocolError(kind)
+        except (CellTimeout, ProtocolError, OSError, ValueError) as error:
+            self.in_doubt = True
+            self.kill()
+            raise KernelDied(f"the notebook's process did not start: {error}") from error
+
+    def _hello(self, deadline: float) -> int:
+        """The child's first frame; its PID (in this process's namespace) comes with the socket's credentials."""
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise CellTimeout("no hello")
+        size = struct.calcsize("iII")
+        data, ancillary, _, _ = self.sock.recvmsg(HEADER.size, socket.CMSG_SPACE(size))
+        pid = None
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = struct.unpack("iII", payload[:size])[0]
+        if len(data) < HEADER.size:
+            data += _recv_exact(self.sock, HEADER.size - len(data), deadline)
+        kind, length = HEADER.unpack(data)
+        if kind != b"J" or length > 4096 or not pid:
+            raise ProtocolError("no hello from the notebook's process")
+        _recv_exact(self.sock, length, deadline)
+        return pid
+
+    def alive(self) -> bool:
+        if self.dead or self.pid is None:
+            return False
+        if _start_time(self.pid) != self._started_at:  # gone, a zombie, or its PID reused
+            self.dead = True
+        return not self.dead
+
+    def out_of_memory(self) -> bool:
+        return self.cgroup.out_of_memory()
+
+    def interrupt(self) -> None:
+        if self.pid is not None and self.alive():
+            try:
+                os.kill(self.pid, signal.SIGINT)
+            except OSError:
+                pass
+
+    def kill(self) -> None:
+        """The child and everything it started."""
+        self.dead = True
+        if self.pid is not None and _start_time(self.pid) == self._started_at:
+            try:
+                os.kill(self.pid, signal.SIGKILL)  # PID 1 of its namespace: the rest die with it
+            except OSError:
+                pass
+        self.cgroup.kill_all()
+
+    def shutdown(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        doubt = self.in_doubt or self.dead or self.out_of_memory()
+        self.kill()
+        self.cgroup.remove()
+        if self.zygote is not None and doubt:
+            self.zygote.in_doubt = True
+
+    # -- frames ------------------------------------------------------------
+
+    def _send(self, kind: bytes, payload: bytes) -> None:
+        try:
+            self.sock.sendall(HEADER.pack(kind, len(payload)))
+            self.sock.sendall(payload)
+        except OSError as error:
+            self.dead = True
+            raise KernelDied("the notebook's process is gone") from error
+
+    def _receive(self, deadline: float, limit: int) -> tuple[bytes, bytes | None]:
+        """One frame before ``deadline``; a payload over ``limit`` is read and dropped (None)."""
+        try:
+            kind, size = HEADER.unpack(_recv_exact(self.sock, HEADER.size, deadline))
+            if size > limit:
+                left = size
+                while left:
+                    left -= len(_recv_exact(self.sock, min(left, 1 << 20), deadline))
+                return kind, None
+            return kind, _recv_exact(self.sock, size, deadline)
+        except EOFError as error:
+            self.dead = True
+            raise KernelDied("the notebook's process is gone") from error
+
+    def _recover(self) -> None:
+        """After a timeout: interrupt, wait for the interrupted frame, else kill."""
+        self.in_doubt = True
+        self.interrupt()
+        try:
+            self._receive(time.monotonic() + INTERRUPT_GRACE, RESULT_LIMIT_BYTES)
+        except (CellTimeout, KernelDied):
+            self.kill()
+
+    # -- cells -------------------------------------------------------------
+
+    def execute(self, source: str, timeout: float, *, silent: bool = False) -> CellRun:
+        run = CellRun()
+        started = time.monotonic()
+        if not self.alive():
+            run.status = "died"
+            return run
+        try:
+            self._send(b"C", json.dumps({"source": source, "silent": silent}).encode())
+            kind, payload = self._receive(started + timeout, RESULT_LIMIT_BYTES)
+            if kind != b"C":
+                raise ProtocolError(kind)
+            if payload is None:
+                run.truncated = True
+            else:
+                _read_result(json.loads(payload), run)
+        except CellTimeout:
+            run.status = "timeout"
+            if not silent:
+                run.outputs.append(nbformat.v4.new_output(
+                    "error", ename="TimeoutError", evalue=f"stopped by the grader after {timeout:.0f} s",
+                    traceback=[f"TimeoutError: this cell ran longer than {timeout:.0f} s and was stopped"]))
+            self._recover()
+        except KernelDied:
+            run.status = "died"
+        except (ProtocolError, ValueError, TypeError, KeyError, AttributeError):
+            run.status = "died"
+            self.in_doubt = True
+            self.kill()
+        if run.truncated:
+            run.outputs.append(nbformat.v4.new_output(
+                "stream", name="stdout", text=f"\n[output cut by the grader after {OUTPUT_LIMIT_BYTES:,} bytes]\n"))
+        run.seconds = time.monotonic() - started
+        return run
+
+    def backend(self, cell_sources: list[str], deadline: float) -> "ForkBackend":
+        return ForkBackend(self, cell_sources, deadline)
+
+
+def _read_result(result: dict, run: CellRun) -> None:
+    """A child's cell result, rebuilt as nbformat outputs and cut again here (the child is not trusted)."""
+    size = 0
+    for item in result["outputs"]:
+        kind = item["output_type"]
+        fields = {key: item[key] for key in _OUTPUT_KEYS[kind] if key in item}
+        if kind == "stream" and fields.get("name") not in ("stdout", "stderr"):
+            raise ValueError("bad stream name")
+        output = nbformat.v4.new_output(kind, **fields)
+        size += _output_size(output)
+        if size > OUTPUT_LIMIT_BYTES:
+            run.truncated = True
+            continue
+        run.outputs.append(output)
+    run.truncated = run.truncated or result.get("truncated") is True
+    if result.get("status") == "error":
+        run.status = "error"
+        run.error_name = str(result.get("error_name", ""))[:200]
+        run.error_value = str(result.get("error_value", ""))[:4000]
+
+
+def _output_size(output) -> int:
+    if output.get("output_type") == "stream":
+        return len(output.get("text", ""))
+    if output.get("output_type") == "error":
+        return sum(len(str(line)) for line in output.get("traceback", []))
+    return sum(len(str(value)) for value in output.get("data", {}).values())
+
+
+class ForkBackend:
+    """A test's requests to a forked child: ``wire.dumps`` frames, replies read with ``weights_only``.
+
+    The same contract as :class:`dlcourse.bridge.backends.KernelBackend`:
+    ``CellTimeout`` past the deadline (``timed_out`` set), ``KernelDied``
+    when the child is gone, an error reply when the reply is too large or
+    unreadable.
+    """
+
+    def __init__(self, session: ForkSession, cell_sources: list[str], deadline: float):
+        self.session = session
+        self._cell_sources = cell_sources
+        self.deadline = deadline
+        self.timed_out = False
+        self.requests, self.request_seconds = 0, 0.0  # for the profile (bench/profile_grading.py)
+
+    def cell_sources(self) -> list[str]:
+        return list(self._cell_sources)
+
+    def request(self, request: dict) -> dict:
+        started = time.monotonic()
+        try:
+            return self._request(request)
+        finally:
+            self.requests += 1
+            self.request_seconds += time.monotonic() - started
+
+    def _request(self, request: dict) -> dict:
+        if self.deadline - time.monotonic() <= 0:
+            self.timed_out = True
+            raise CellTimeout("the test ran out of time")
+        if not self.session.alive():
+            raise KernelDied("the kernel died while a test ran your code")
+        self.session._send(b"W", wire.dumps(request))
+        try:
+            kind, payload = self.session._receive(self.deadline, REPLY_LIMIT_BYTES)
+        except CellTimeout:
+            self.timed_out = True
+            self.session._recover()
+            raise CellTimeout("your code did not finish in time") from None
+        except KernelDied:
+            raise KernelDied("the kernel died while a test ran your code") from None
+        if kind != b"W":
+            self.session.in_doubt = True
+            self.session.kill()
+            raise KernelDied("the notebook's process broke the protocol")
+        if payload is None:
+            return {"ok": False, "error_type": "ReplyTooLarge",
+                    "message": f"the value your code returned is larger than {REPLY_LIMIT_BYTES // 2**20} MiB"}
+        try:
+            reply = wire.loads(payload)
+        except Exception as error:  # a forged or broken reply
+            return {"ok": False, "error_type": "InvalidReply", "message": f"unreadable reply: {error}"}
+        if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):
+            return reply
+        return {"ok": False, "error_type": "NoReply", "message": "the notebook's process did not answer the test"}
+
+
+def _recv_exact(sock: socket.socket, size: int, deadline: float) -> bytes:
+    chunks, left = [], size
+    while left:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CellTimeout("no answer in time")
+        ready, _, _ = select.select([sock], [], [], remaining)
+        if not ready:
+            continue
+        try:
+            chunk = sock.recv(min(left, 1 << 20))
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            raise EOFError("closed")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _tar(workdir: Path) -> bytes:
+    """The submission's copy as a tar archive (regular files and folders only)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path in sorted(workdir.rglob("*")):
+            if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                continue
+            archive.add(path, arcname=str(path.relative_to(workdir)), recursive=False)
+    return buffer.getvalue()
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time (field 22 of /proc/PID/stat), or None when it is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
