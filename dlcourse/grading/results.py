@@ -14,7 +14,7 @@ from enum import Enum
 from ..isolation import Limits
 
 #: Part of every result's fingerprint: bump it when a change of the grader changes grades.
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 
 
 class Status(str, Enum):
@@ -60,6 +60,8 @@ class GradingOptions:
     notebook_timeout: float = 600.0  # seconds per notebook, all cells together
     limits: Limits = field(default_factory=Limits)
     read_only: list[str] = field(default_factory=list)  # folders the sandbox shows read-only, e.g. the data sets
+    # stderr outputs matching it do not fail a plain test (nbgrader's c.IgnorePattern); None: the course's
+    ignore_pattern: str | None = None
 
     def fingerprint(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)
