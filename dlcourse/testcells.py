@@ -46,6 +46,9 @@ _FRAME_NAMES = {"inspect": "inspects frames (inspect)", "_getframe": "inspects f
                 "_getframemodulename": "inspects frames", "currentframe": "inspects frames",
                 "__import__": "imports by a computed name (__import__)"}
 
+_FRAME_MODULES = {"inspect": "inspects frames (inspect)", "__main__": "reads the notebook's module (__main__)",
+                  "IPython": "uses IPython (IPython)"}
+
 
 def is_plain(source: str) -> bool:
     """A plain nbgrader test cell: one that imports nothing from the ``dlcourse`` package."""
@@ -92,8 +95,8 @@ def kernel_reason(source: str) -> str | None:
             modules = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom)
                                                        and node.module else [])
             for module in modules:
-                if module.split(".")[0] in ("inspect", "__main__", "IPython"):
-                    return f"imports {module.split('.')[0]}"
+                if module.split(".")[0] in _FRAME_MODULES:
+                    return _FRAME_MODULES[module.split(".")[0]]
         if isinstance(node, (ast.Await, ast.AsyncFor, ast.AsyncWith)) and _at_top_level(tree, node):
             return "awaits at the top level"
         if isinstance(node, ast.Global):

@@ -53,7 +53,9 @@ class StudentCodeError(Exception):
         self.traceback_text = traceback_text
         self.where = where
         text = f"your code raised {error_type}: {message}"
-        super().__init__(f"{text} ({where})" if where else text)
+        text = f"{text} ({where})" if where else text
+        super().__init__(text)
+        self.args = (text,)  # OSError and friends keep no args of their own here
 
     def __str__(self) -> str:  # KeyError and friends would quote the message
         return str(self.args[0]) if self.args else ""
@@ -75,14 +77,18 @@ def student_error(reply: dict) -> StudentCodeError:
     """
     args = (str(reply.get("error_type", "Error")), str(reply.get("message", "")), str(reply.get("traceback", "")),
             str(reply.get("where", "")))
-    student_class = args[0] not in _MAPPABLE and args[0] not in dir(builtins)
-    for base in [b for b in reply.get("builtins", []) if type(b) is str and b in _MAPPABLE] + [""]:
+    names = [b for b in reply.get("builtins", []) if type(b) is str]
+    student_class = not names or names[0] != args[0]
+    for base in [b for b in names if b in _MAPPABLE] + [""]:
         key = (base, student_class)
         if key not in _ERROR_CLASSES:
-            bases = (StudentCodeError, getattr(builtins, base)) if base else (StudentCodeError,)
+            builtin = getattr(builtins, base) if base else Exception
+            bases = (StudentCodeError, builtin) if base else (StudentCodeError,)
             name = "StudentException" if student_class else f"StudentCodeError_{base or 'Error'}"
+            # OSError and friends read their arguments in __new__ (errno, filename): give them none
+            body = {"__module__": __name__, "__new__": lambda cls, *a, _b=builtin, **k: _b.__new__(cls)}
             try:
-                _ERROR_CLASSES[key] = type(name, bases, {"__module__": __name__})
+                _ERROR_CLASSES[key] = type(name, bases, body)
             except TypeError:  # a layout that cannot be combined
                 continue
         try:

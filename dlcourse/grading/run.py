@@ -95,6 +95,7 @@ class NotebookRun:
         self.namespace = PlainNamespace({"__name__": "__dlcourse_tests__"})
         self.executed_sources: list[str] = []  # what the student's kernel ran, for student.source()
         self.nodes: list = []  # the graded notebook's cells, with outputs
+        self.execution_count = 0  # the kernel's In [n] (a student's error message names "your cell [n]")
 
     # -- status ------------------------------------------------------------
 
@@ -131,6 +132,8 @@ class NotebookRun:
             return False
         run = self.session.execute(cell.source, timeout=min(self.options.cell_timeout, remaining))
         self.executed_sources.append(cell.source)
+        self.execution_count += 1
+        node.execution_count = self.execution_count
         node.outputs = run.outputs
         if run.status == "timeout":
             self.fault(Status.TIMEOUT,
@@ -186,6 +189,8 @@ class NotebookRun:
             return
         outputs, run = run_in_kernel(self.session, cell.source, min(self.options.cell_timeout, remaining),
                                      self.options.ignore_pattern or "")
+        self.execution_count += 1
+        node.execution_count = self.execution_count
         node.outputs = outputs
         grade.score, grade.message = score_outputs(outputs, grade.max_score)
         if run.status == "timeout":
