@@ -256,9 +256,9 @@ def test_printed_output_is_kept_and_stderr_scores_zero_unless_the_ignore_pattern
     notebook(STUDENT)
     score, _, outputs = run("print('hello')")
     assert score == 1.0 and outputs == [nbformat.v4.new_output("stream", name="stdout", text="hello\n")]
-    assert run("import sys\nsys.stderr.write('oops')")[0] == 0.0
-    assert run("import sys\nsys.stderr.write('UserWarning: old API')", pattern=r"Warning\b")[0] == 1.0
-    assert run("import sys\nsys.stderr.write('UserWarning: old API')", pattern=r"^nothing")[0] == 0.0
+    assert run("import sys\nn = sys.stderr.write('oops')")[0] == 0.0
+    assert run("import sys\nn = sys.stderr.write('UserWarning: old API')", pattern=r"Warning\b")[0] == 1.0
+    assert run("import sys\nn = sys.stderr.write('UserWarning: old API')", pattern=r"^nothing")[0] == 0.0
 
 
 @pytest.mark.parametrize("seed", range(6))
