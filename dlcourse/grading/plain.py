@@ -41,7 +41,7 @@ import nbformat
 from .. import testing
 from ..bridge import backends, wire
 from ..notebook import strip_magics
-from ..testcells import cell_names
+from ..testcells import NEVER_STUDENT_NAMES, cell_names
 
 #: Modules a student's name may stand for that the grader never imports for it (side effects on import).
 _NEVER_IMPORT = frozenset({"antigravity", "this", "__main__", "__hello__", "__phello__", "idlelib", "turtle",
@@ -55,27 +55,42 @@ class PlainNamespace(dict):
         super().__init__(*args, **kwargs)
         self._student: dict[str, str] = {}  # this cell's names the student defines -> module name or ""
         self._shadow: dict[str, object] = {}  # data this cell stored to a student's name (read back as stored)
+        self._absent: set[str] = set()  # names asked for in this cell that the student does not define
+        self._active = False  # a plain cell is running (a dlcourse-style cell never asks the student)
 
     def begin(self, source: str) -> None:
         """Ask the student's side which of the cell's names it defines."""
         names = cell_names(source)
-        self._shadow = {}
-        self._student = {}
+        self._shadow, self._student, self._absent = {}, {}, set(names.candidates)
+        self._active = True
         if names.candidates:
             found = testing._request(op="names", names=sorted(names.candidates))[0]
             if type(found) is dict:
                 self._student = {str(k): v if type(v) is str else "" for k, v in found.items()
                                  if k in names.candidates}
+        self._absent -= set(self._student)
 
     def end(self) -> None:
-        self._student, self._shadow = {}, {}
+        self._student, self._shadow, self._absent, self._active = {}, {}, set(), False
+
+    def _ask(self, name: str) -> bool:
+        """Whether the student defines ``name``, a free name of a function an earlier test cell defined."""
+        if not self._active or name in self._absent or name in NEVER_STUDENT_NAMES or name.startswith("__") \
+                or dict.__contains__(self, name):
+            return False
+        found = testing._request(op="names", names=[name])[0]
+        if type(found) is dict and name in found:
+            self._student[name] = found[name] if type(found[name]) is str else ""
+            return True
+        self._absent.add(name)
+        return False
 
     # -- the item access CPython uses for the cell's names ------------------
 
     def __getitem__(self, name):
         if name in self._shadow:
             return self._shadow[name]
-        if name in self._student:
+        if name in self._student or self._ask(name):
             module = self._student[name]
             if module:
                 imported = _grader_module(module)

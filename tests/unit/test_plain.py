@@ -317,3 +317,13 @@ def test_the_plain_mode_ends_with_the_cell(notebook):
     run("x = identity(1)")
     assert testing.plain_cell.get() is False
     assert not hasattr(builtins, "get_ipython")
+
+
+def test_a_helper_an_earlier_test_cell_defined_reaches_the_students_names_it_uses(notebook):
+    notebook(STUDENT)
+    namespace = PlainNamespace({"__name__": "tests"})
+    assert run("def check(n):\n    assert sum_of_squares(n) == sum(squares(n))", namespace)[0] == 1.0
+    assert run("check(4)", namespace)[0] == 1.0
+    assert run("def missing():\n    return no_such_name_anywhere\n", namespace)[0] == 1.0
+    score, message, _ = run("missing()", namespace)
+    assert score == 0.0 and "NameError" in message
