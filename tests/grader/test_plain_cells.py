@@ -243,6 +243,11 @@ def test_a_function_that_calls_sys_exit_scores_nothing_for_the_tests_that_call_i
     graded_nb = nbformat.read(str(root / "autograded" / "exiter" / "ps1" / "problem1.ipynb"), as_version=4)
     texts = [o.get("evalue", "") for c in graded_nb.cells for o in c.get("outputs", [])]
     assert any("your code raised SystemExit" in t for t in texts)
+    # the message names the student's own cell (the kernel's In [n], shown on the graded cell) and line
+    where = [t for t in texts if "your code raised SystemExit" in t][0]
+    count = int(where.split("(in your cell [")[1].split("]")[0])
+    cell = [c for c in graded_nb.cells if c.get("execution_count") == count][0]
+    assert "sys.exit(0)" in cell.source and "line 4: `sys.exit(0)`)" in where
 
 
 def test_printed_output_of_a_plain_test_is_kept_in_the_graded_notebook(graded):

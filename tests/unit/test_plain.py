@@ -327,3 +327,24 @@ def test_a_helper_an_earlier_test_cell_defined_reaches_the_students_names_it_use
     assert run("def missing():\n    return no_such_name_anywhere\n", namespace)[0] == 1.0
     score, message, _ = run("missing()", namespace)
     assert score == 0.0 and "NameError" in message
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_feedback_renames_your_cell_n_from_the_kernels_count_to_the_feedbacks_cell_number(seed):
+    from dlcourse.feedback import kernel_cell_names, name_cells
+
+    rng = random.Random(seed)
+    cells, count, kernel_numbers = [], 0, {}
+    for number in range(1, rng.randint(3, 8)):
+        cell = nbformat.v4.new_code_cell(f"x{number} = {number}")
+        if rng.random() < 0.6:  # a student's cell: the kernel ran it (a test cell run by the grader has no count)
+            count += 1
+            cell.execution_count = count
+            kernel_numbers[count] = number
+        cells.append(cell)
+    graded = nbformat.v4.new_notebook(cells=cells)
+    names = kernel_cell_names(graded)
+    for count, number in kernel_numbers.items():
+        text = f"your code raised TypeError: no (in your cell [{count}], line 1: `x = 1`)"
+        assert name_cells(text, names) == f"your code raised TypeError: no (in your cell {number}, line 1: `x = 1`)"
+    assert name_cells("in your cell [99], line 1", names) == "in your cell [99], line 1"
