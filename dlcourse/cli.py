@@ -29,12 +29,12 @@ def _layout(args, submissions: Path | None = None) -> CourseLayout:
 
 
 def cmd_release(args) -> int:
-    from .release import release_assignments
+    from .release import StrictTestsRefused, release_assignments
 
     layout = _layout(args)
     try:
         paths = release_assignments(layout, [args.assignment] if args.assignment else None)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, StrictTestsRefused) as error:
         print(f"dlcourse release: {error}", file=sys.stderr)
         return EXIT_REFUSED
     for path in paths:
@@ -64,6 +64,11 @@ def cmd_grade(args) -> int:
 
     layout = _layout(args, args.submissions)
     options = grading_options(args)
+    from .testcells import course_settings
+
+    course_timeout = course_settings(layout.root).cell_timeout  # nbgrader's c.Execute.timeout
+    if args.cell_timeout is None and course_timeout:
+        options.cell_timeout = course_timeout
     try:
         report = grade_and_report(layout, args.assignment, options, workers=args.workers, force=args.force)
     except GradingRefused as error:

@@ -43,6 +43,7 @@ _MATHJAX_PARTS = ("MathJax.js", "config/TeX-AMS_CHTML-full.js", "extensions", "j
 # A frame of a cell run by ipykernel: File "/tmp/ipykernel_123/2878962655.py", line 6, in square
 _FRAME = re.compile(r'File "(?:[^"\n]*[/\\])?ipykernel_\d+[/\\](\d+)\.py", line (\d+)(, in [^\n]*)?\n(    [^\n]*\n)?')
 # IPython's own traceback form (a student cell's error output): File /tmp/ipykernel_123/2878962655.py:6
+_YOUR_CELL = re.compile(r"in your cell \[(\d+)\]")  # dlcourse.testing's "where" (the kernel's In [n])
 _IPYTHON_FRAME = re.compile(r'File (?:\x1b\[[0-9;]*m)*(?:[^\s:]*[/\\])?ipykernel_\d+[/\\](\d+)\.py:(\d+)')
 
 
@@ -64,6 +65,8 @@ def kernel_cell_names(graded) -> dict[str, tuple[int, str]]:
     for number, cell in code_cells(graded):
         if not is_test_cell(cell):
             names[str(murmur2_x86(cell.source, get_tmp_hash_seed()))] = (number, cell.source)
+        if isinstance(cell.get("execution_count"), int):  # the kernel's In [n], as "your cell [n]" names it
+            names[f"[{cell.execution_count}]"] = (number, cell.source)
     return names
 
 
@@ -92,7 +95,11 @@ def name_cells(text: str, names: dict[str, tuple[int, str]]) -> str:
         known = names.get(match.group(1))
         return match.group(0) if known is None else f"cell {known[0]}, line {match.group(2)}"
 
-    return _IPYTHON_FRAME.sub(ipython_frame, _FRAME.sub(frame, text))
+    def your_cell(match: re.Match) -> str:
+        known = names.get(f"[{match.group(1)}]")
+        return match.group(0) if known is None else f"in your cell {known[0]}"
+
+    return _YOUR_CELL.sub(your_cell, _IPYTHON_FRAME.sub(ipython_frame, _FRAME.sub(frame, text)))
 
 
 # --------------------------------------------------------------------------

@@ -56,9 +56,29 @@ def generate_release(layout: CourseLayout, assignment: str, release_dir: Path | 
     return Path(release_dir or layout.release) / assignment
 
 
+class StrictTestsRefused(RuntimeError):
+    """A strict assignment (``c.Dlcourse.strict_tests``) has test cells that would run in the student's kernel."""
+
+
+def check_strict_tests(layout: CourseLayout, assignment: str) -> None:
+    """Refuse, naming each cell and why, when a strict assignment has a test cell that needs the kernel."""
+    from .testcells import course_settings, kernel_cells
+
+    if not course_settings(layout.root).strict(assignment):
+        return
+    cells = kernel_cells(layout.masters(assignment))
+    if cells:
+        lines = [f"  {notebook} {cell}: {reason}" for notebook, cell, reason in cells]
+        raise StrictTestsRefused(
+            f"{assignment} is strict (c.Dlcourse.strict_tests in nbgrader_config.py), but these test cells "
+            f"would run in the student's kernel, where they are not tamper-proof:\n" + "\n".join(lines)
+            + "\nRewrite them (see docs/authoring.md) or take the assignment out of c.Dlcourse.strict_tests.")
+
+
 def release_assignments(layout: CourseLayout, assignments: list[str] | None = None) -> list[Path]:
     """Regenerate ``release/`` for ``assignments`` (default: every assignment of ``source/``)."""
     names = assignments or layout.assignments()
     for name in names:
         layout.require_assignment(name)
+        check_strict_tests(layout, name)
     return [generate_release(layout, name) for name in names]

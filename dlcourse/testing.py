@@ -25,7 +25,9 @@ transport behind ``student`` is :mod:`dlcourse.bridge`.
 from __future__ import annotations
 
 import ast
+import builtins
 import contextlib
+import contextvars
 import random
 from typing import Callable, Iterable, Sequence
 
@@ -36,25 +38,89 @@ from .notebook import strip_magics
 
 
 class StudentCodeError(Exception):
-    """The student's code raised an exception while a test ran it."""
+    """The student's code raised an exception while a test ran it.
 
-    def __init__(self, error_type: str, message: str, traceback_text: str = ""):
+    ``where`` is the student's own line that raised ("in your cell [12],
+    line 4: `return x @ w`"), part of the message a student reads. The error
+    a test catches is also an instance of the nearest builtin exception type
+    of what the student's code raised (see :func:`student_error`), so a plain
+    test's ``except ValueError:`` works.
+    """
+
+    def __init__(self, error_type: str, message: str, traceback_text: str = "", where: str = ""):
         self.error_type = error_type
         self.message = message
         self.traceback_text = traceback_text
-        super().__init__(f"your code raised {error_type}: {message}")
+        self.where = where
+        text = f"your code raised {error_type}: {message}"
+        text = f"{text} ({where})" if where else text
+        super().__init__(text)
+        self.args = (text,)  # OSError and friends keep no args of their own here
+
+    def __str__(self) -> str:  # KeyError and friends would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+#: Builtin exception types a student's error may also be, in a test (not the BaseException-only ones:
+#: ``except Exception`` in a test must not change meaning).
+_MAPPABLE = {name for name in dir(builtins) if isinstance(getattr(builtins, name), type)
+             and issubclass(getattr(builtins, name), Exception)}
+_ERROR_CLASSES: dict[tuple[str, bool], type] = {}
+
+
+def student_error(reply: dict) -> StudentCodeError:
+    """The exception a test sees for a failed request: a StudentCodeError that is also the builtin type.
+
+    The kernel names the builtin types in the MRO of what it raised (names
+    only; the test's own builtins are used). A class the student defined
+    becomes a stand-in named ``StudentException_<name>``, whose message names it.
+    """
+    args = (str(reply.get("error_type", "Error")), str(reply.get("message", "")), str(reply.get("traceback", "")),
+            str(reply.get("where", "")))
+    names = [b for b in reply.get("builtins", []) if type(b) is str]
+    student_class = not names or names[0] != args[0]
+    for base in [b for b in names if b in _MAPPABLE] + [""]:
+        key = (base, student_class)
+        if key not in _ERROR_CLASSES:
+            builtin = getattr(builtins, base) if base else Exception
+            bases = (StudentCodeError, builtin) if base else (StudentCodeError,)
+            name = "StudentException" if student_class else f"StudentCodeError_{base or 'Error'}"
+            # OSError and friends read their arguments in __new__ (errno, filename): give them none
+            body = {"__module__": __name__, "__new__": lambda cls, *a, _b=builtin, **k: _b.__new__(cls)}
+            try:
+                _ERROR_CLASSES[key] = type(name, bases, body)
+            except TypeError:  # a layout that cannot be combined
+                continue
+        try:
+            error = _ERROR_CLASSES[key](*args)
+        except Exception:  # e.g. UnicodeDecodeError needs five arguments
+            continue
+        if student_class:
+            error.args = (f"your code raised {args[0]} (an exception class of your notebook"
+                          f"{', a ' + base if base and base != 'Exception' else ''}): {args[1]}"
+                          + (f" ({args[3]})" if args[3] else ""),)
+        return error
+    return StudentCodeError(*args)  # pragma: no cover - the empty base always works
+
+
+#: True while a plain nbgrader test cell runs: NumPy values cross as NumPy's (not as tensors).
+plain_cell: contextvars.ContextVar[bool] = contextvars.ContextVar("dlcourse_plain_cell", default=False)
 
 
 def _request(**request):
+    if plain_cell.get():
+        request["numpy"] = True
     reply = backends.current().request(request)
     if not reply["ok"]:
-        raise StudentCodeError(reply["error_type"], reply["message"], reply.get("traceback", ""))
+        raise student_error(reply)
     return _wrap(reply["value"]), reply.get("called", [])
 
 
 def _wrap(value):
     if wire.is_handle(value):
         return Remote(value)
+    if wire.is_numpy(value):
+        return wire.decode_numpy(value)
     if type(value) in (list, tuple):
         return type(value)(_wrap(item) for item in value)
     if type(value) is dict:
@@ -65,6 +131,9 @@ def _wrap(value):
 def _unwrap(value):
     if isinstance(value, Remote):
         return object.__getattribute__(value, "_ref")
+    encoded = wire.encode_numpy(value)
+    if encoded is not value:
+        return encoded
     if type(value) in (list, tuple):
         return type(value)(_unwrap(item) for item in value)
     if type(value) is dict:
@@ -93,8 +162,38 @@ class Remote:
     def __call__(self, *args, **kwargs):
         return _request(op="call", target=_unwrap(self), args=_unwrap(list(args)), kwargs=_unwrap(kwargs))[0]
 
+    def __text(self, kind: str, spec: str = "") -> str:
+        try:
+            text = _request(op="text", target=_unwrap(self), kind=kind, spec=spec)[0]
+        except Exception:  # a dead or slow kernel: printing must not fail the test
+            text = None
+        return text if type(text) is str else "<student object>"
+
     def __repr__(self) -> str:
-        return "<student object>"
+        return self.__text("repr")
+
+    def __str__(self) -> str:
+        return self.__text("str")
+
+    def __format__(self, spec: str) -> str:
+        return self.__text("format", spec)
+
+    def __instancecheck__(self, value) -> bool:
+        """``isinstance(x, StudentClass)``, answered by the student's kernel (a bool, nothing else)."""
+        answer = _request(op="instancecheck", target=_unwrap(self), value=_unwrap(value))[0]
+        return answer is True
+
+    def __contains__(self, item) -> bool:
+        answer = _operator("contains", self, item)
+        if type(answer) is not bool:
+            raise TypeError("a student's object answered `in` with something other than True or False")
+        return answer
+
+    def __setitem__(self, key, value) -> None:
+        _operator("setitem", self, key, value)
+
+    def __delitem__(self, key) -> None:
+        _operator("delitem", self, key)
 
     def __bool__(self) -> bool:
         raise TypeError("a student's object has no truth value in a test: compare data, not objects")

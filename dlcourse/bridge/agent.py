@@ -10,10 +10,12 @@ checker process, which makes every comparison itself.
 from __future__ import annotations
 
 import base64
+import builtins
 import itertools
 import operator
 import sys
 import traceback
+import types
 
 import torch
 
@@ -38,9 +40,11 @@ def _handle(obj) -> dict:
 
 
 def _resolve(obj):
-    """Replace handles in a request by the objects they name."""
+    """Replace handles in a request by the objects they name (and NumPy data by NumPy's objects)."""
     if wire.is_handle(obj):
         return _objects[obj[wire.HANDLE_KEY]]
+    if wire.is_numpy(obj):
+        return wire.decode_numpy(obj)
     if type(obj) in (list, tuple):
         return type(obj)(_resolve(item) for item in obj)
     if type(obj) is dict:
@@ -90,7 +94,44 @@ def _perform(request: dict):
         return getattr(operator, request["name"])(*_resolve(request["args"]))
     if op == "run":
         return _run(request["code"], _resolve(request["inputs"]))
+    # The ops of plain nbgrader test cells (see dlcourse.grading.plain).
+    if op == "names":
+        return _defined(request["names"])
+    if op == "assign":
+        namespace()[request["name"]] = _resolve(request["value"])
+        return None
+    if op == "delete":
+        names = namespace()
+        if request["name"] not in names:
+            raise NameError(f"name {request['name']!r} is not defined")
+        del names[request["name"]]
+        return None
+    if op == "instancecheck":
+        return bool(isinstance(_resolve(request["value"]), _resolve(request["target"])))
+    if op == "text":
+        target = _resolve(request["target"])
+        kind = request["kind"]
+        text = repr(target) if kind == "repr" else str(target) if kind == "str" else format(target, request["spec"])
+        return str(text)[:100_000]
     raise ValueError(f"unknown request {op!r}")
+
+
+def _defined(names: list) -> dict:
+    """Which of ``names`` the notebook defines: name -> the module's name for a module, else ``""``."""
+    found = {}
+    space = namespace()
+    for name in names:
+        if type(name) is str and name in space:
+            value = space[name]
+            module = getattr(value, "__name__", "") if isinstance(value, types.ModuleType) else ""
+            found[name] = module if type(module) is str else ""
+    return found
+
+
+def _builtin_bases(kind: type) -> list[str]:
+    """The builtin exception types in the MRO of ``kind``, nearest first (names only)."""
+    return [k.__name__ for k in kind.__mro__ if getattr(builtins, k.__name__, None) is k
+            and isinstance(k, type) and issubclass(k, BaseException)]
 
 
 def serve(blob: bytes) -> bytes:
@@ -104,30 +145,72 @@ def serve(blob: bytes) -> bytes:
                 value = _perform(request)
         else:
             value = _perform(request)
-        reply["value"] = wire.to_data(value, _handle)
+        reply["value"] = wire.to_data(value, _handle, numpy=bool(request.get("numpy")))
     except BaseException as error:  # the student's code may raise anything
         if isinstance(error, KeyboardInterrupt):
             raise
         reply = {
             "ok": False,
             "error_type": type(error).__name__,
-            "message": str(error)[:2000],
+            "message": _text(error)[:2000],
             "traceback": _student_traceback(error),
+            "builtins": _builtin_bases(type(error)),
+            "where": _where(error),
         }
     if recorder is not None:
         reply["called"] = sorted(recorder.names)
     return wire.dumps(reply)
 
 
+def _text(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:  # a student's exception whose __str__ raises
+        return f"<{type(error).__name__} that cannot be printed>"
+
+
+def _student_frames(error: BaseException) -> list:
+    return [frame for frame in traceback.extract_tb(error.__traceback__)
+            if not frame.filename.startswith(("<test snippet>", __file__, wire.__file__))]
+
+
 def _student_traceback(error: BaseException) -> str:
     """The frames of the student's own cells (not ours, not the test's)."""
-    frames = [
-        frame
-        for frame in traceback.extract_tb(error.__traceback__)
-        if not frame.filename.startswith(("<test snippet>", __file__))
-    ]
-    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
+    try:
+        lines = traceback.format_list(_student_frames(error)) + traceback.format_exception_only(type(error), error)
+    except Exception:
+        lines = [f"{type(error).__name__}\n"]
     return "".join(lines)[-4000:]
+
+
+def _cell_numbers() -> dict:
+    """IPython's cell file name -> the cell's number (``In [12]``), when there is an IPython."""
+    try:
+        return dict(get_ipython().compile._filename_map)  # type: ignore[name-defined]  # noqa: F821
+    except Exception:
+        return {}
+
+
+def _library(filename: str) -> bool:
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    return filename.startswith("<frozen") or any(filename.startswith(p + "/lib") for p in prefixes) \
+        or "site-packages" in filename
+
+
+def _where(error: BaseException) -> str:
+    """Where in the student's code it went wrong: their last frame, as a student reads it."""
+    try:
+        frames = _student_frames(error)
+        cells = _cell_numbers()
+        own = [f for f in frames if f.filename in cells] or [f for f in frames if not _library(f.filename)]
+        if not own:
+            return ""
+        frame = own[-1]
+        place = f"in your cell [{cells[frame.filename]}]" if frame.filename in cells else f"in {frame.filename}"
+        line = (frame.line or "").strip()
+        return f"{place}, line {frame.lineno}" + (f": `{line[:200]}`" if line else "")
+    except Exception:
+        return ""
 
 
 def serve_b64(request_b64: str) -> None:

@@ -19,6 +19,8 @@ import sys
 import torch
 
 HANDLE_KEY = "__dlcourse_handle__"
+#: A NumPy array or scalar sent as such (``np.save`` bytes, read back with ``allow_pickle=False``).
+NUMPY_KEY = "__dlcourse_numpy__"
 #: The MIME type of a reply that a kernel displays to answer a test's request.
 REPLY_MIME_TYPE = "application/x-dlcourse-reply"
 
@@ -27,12 +29,44 @@ def is_handle(obj) -> bool:
     return isinstance(obj, dict) and len(obj) == 1 and HANDLE_KEY in obj
 
 
-def to_data(obj, make_handle):
+def is_numpy(obj) -> bool:
+    return isinstance(obj, dict) and len(obj) == 1 and NUMPY_KEY in obj and type(obj[NUMPY_KEY]) is bytes
+
+
+def encode_numpy(obj):
+    """A numeric NumPy array or scalar as ``{NUMPY_KEY: bytes}``; anything else unchanged."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or type(obj) is not numpy.ndarray and not (isinstance(obj, numpy.generic)
+                                                                 and type(obj).__module__ == "numpy"):
+        return obj
+    if obj.dtype.kind not in "biufcmM":
+        return obj
+    buffer = io.BytesIO()
+    numpy.save(buffer, numpy.asarray(obj), allow_pickle=False)
+    return {NUMPY_KEY: buffer.getvalue() + (b"S" if isinstance(obj, numpy.generic) else b"A")}
+
+
+def decode_numpy(obj):
+    """The array (or scalar) that :func:`encode_numpy` sent: numeric data only, never pickles."""
+    import numpy
+
+    blob = obj[NUMPY_KEY]
+    array = numpy.load(io.BytesIO(blob[:-1]), allow_pickle=False)
+    return array[()] if blob[-1:] == b"S" else array
+
+
+def to_data(obj, make_handle, numpy: bool = False):
     """Convert ``obj`` to plain data; ``make_handle(x)`` names what is not data.
 
     Tensors are detached, moved to the CPU and stripped of any subclass.
-    NumPy arrays become tensors and NumPy scalars Python numbers.
+    NumPy arrays become tensors and NumPy scalars Python numbers; with
+    ``numpy`` (plain nbgrader test cells) they stay NumPy's, sent by
+    :func:`encode_numpy`.
     """
+    if numpy:
+        encoded = encode_numpy(obj)
+        if encoded is not obj:
+            return encoded
     numpy_scalar = _from_numpy(obj) if _is_numpy_scalar(obj) else _NOT_NUMPY
     if numpy_scalar is not _NOT_NUMPY:  # before the builtins: np.float64 subclasses float
         return numpy_scalar
@@ -51,10 +85,10 @@ def to_data(obj, make_handle):
     if isinstance(obj, (torch.dtype, torch.device)):
         return str(obj)
     if type(obj) in (list, tuple):
-        return type(obj)(to_data(item, make_handle) for item in obj)
+        return type(obj)(to_data(item, make_handle, numpy) for item in obj)
     if type(obj) is dict:
         if all(type(k) in (str, int) for k in obj):
-            return {k: to_data(v, make_handle) for k, v in obj.items()}
+            return {k: to_data(v, make_handle, numpy) for k, v in obj.items()}
         return make_handle(obj)
     numpy_value = _from_numpy(obj)
     if numpy_value is not _NOT_NUMPY:

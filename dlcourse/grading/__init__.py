@@ -199,7 +199,12 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     if options.isolate and isolation_problem():
         raise GradingRefused(f"{isolation_problem()}.\n"
                              "Refusing to run students' code unisolated; pass --no-isolation to grade anyway.")
+    from ..testcells import course_settings, kernel_cells, kernel_warning
+
+    if options.ignore_pattern is None:
+        options.ignore_pattern = course_settings(layout.root).ignore_pattern
     warnings = ([] if options.isolate else [UNISOLATED_WARNING]) + collect_warnings(layout, assignment)
+    warnings += [kernel_warning(*cell) for cell in kernel_cells(layout.masters(assignment))]
     timings["checks"] = time.monotonic() - started
     executor = default_executor(workers)
     try:

@@ -14,7 +14,7 @@ from enum import Enum
 from ..isolation import Limits
 
 #: Part of every result's fingerprint: bump it when a change of the grader changes grades.
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 #: :attr:`CellGrade.state` of a test the reference solution fails on this machine (see :mod:`.reference`).
 GRADER_FAULT = "not graded: grader fault"
 
@@ -63,6 +63,8 @@ class GradingOptions:
     limits: Limits = field(default_factory=Limits)
     read_only: list[str] = field(default_factory=list)  # folders the sandbox shows read-only, e.g. the data sets
     engine: str = "kernel"  # "kernel": a Jupyter kernel per notebook; "fork": a child of a warm zygote
+    # stderr outputs matching it do not fail a plain test (nbgrader's c.IgnorePattern); None: the course's
+    ignore_pattern: str | None = None
 
     def fingerprint(self) -> str:
         """What decides a grade: the engine does not (both grade alike), so a result is kept across it."""

@@ -25,11 +25,13 @@ import nbformat
 
 from .. import testing
 from ..bridge import backends
+from ..testcells import is_plain, kernel_reason
 from ..isolation import Sandbox
 from ..kernel import CellTimeout, KernelDied, KernelSession
 from ..notebook import cell_points, grade_id, is_graded_cell, is_test_cell, read_notebook, strip_magics
 from ..zygote import ForkSession
 from .merge import GradedCell, merge_with_master
+from .plain import PlainNamespace, run_in_kernel, run_plain_cell, score_outputs
 from .results import TIMING_KEYS, CellGrade, GradingOptions, NotebookResult, Status
 
 #: The most a submission's folder may bring into the sandbox; the rest is not copied.
@@ -51,17 +53,23 @@ def run_test_cell(source: str, namespace: dict, backend: backends.Backend) -> tu
         with backends.using(backend), contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
             exec(compile(strip_magics(source), "<test cell>", "exec"), namespace)
         return True, "", captured.getvalue()
-    except AssertionError as error:
-        return False, str(error) or "a check of this test failed", captured.getvalue()
-    except testing.StudentCodeError as error:
+    except Exception as error:
+        return False, failure_message(error)[1], captured.getvalue()
+
+
+def failure_message(error: BaseException) -> tuple[str, str]:
+    """(name, what the student reads) for an exception that failed a test cell."""
+    if isinstance(error, testing.StudentCodeError):
         detail = f"\n{error.traceback_text}" if error.traceback_text else ""
-        return False, f"{error}{detail}", captured.getvalue()
-    except CellTimeout:
-        return False, "your code did not finish within the time limit of the test", captured.getvalue()
-    except KernelDied:
-        return False, "the notebook's kernel died while the test ran your code", captured.getvalue()
-    except Exception as error:  # the test itself could not run (e.g. a missing name)
-        return False, f"the test could not run: {type(error).__name__}: {error}"[:1000], captured.getvalue()
+        return error.error_type, f"{error}{detail}"
+    if isinstance(error, AssertionError):
+        return "AssertionError", str(error) or "a check of this test failed"
+    if isinstance(error, CellTimeout):
+        return "TimeoutError", "your code did not finish within the time limit of the test"
+    if isinstance(error, KernelDied):
+        return "KernelDied", "the notebook's kernel died while the test ran your code"
+    # the test itself could not run (e.g. a missing name)
+    return type(error).__name__, f"the test could not run: {type(error).__name__}: {error}"[:1000]
 
 
 def empty_grades(master, name: str) -> dict[str, CellGrade]:
@@ -89,10 +97,12 @@ class NotebookRun:
                 if options.isolate else None
             self.session = KernelSession(workdir, {"NBGRADER_EXECUTION": "autograde"}, sandbox=self.sandbox)
         self.deadline = time.monotonic() + options.notebook_timeout
-        self.namespace: dict = {"__name__": "__dlcourse_tests__"}  # the test cells' own, shared between them
+        # the test cells' own names, shared between them (a plain cell also reaches the student's through it)
+        self.namespace = PlainNamespace({"__name__": "__dlcourse_tests__"})
         self.executed_sources: list[str] = []  # what the student's kernel ran, for student.source()
         self.nodes: list = []  # the graded notebook's cells, with outputs
         self.timings = dict.fromkeys(TIMING_KEYS, 0.0)  # where the seconds went (NotebookResult.timings)
+        self.execution_count = 0  # the kernel's In [n] (a student's error message names "your cell [n]")
 
     # -- status ------------------------------------------------------------
 
@@ -131,6 +141,8 @@ class NotebookRun:
         run = self.session.execute(cell.source, timeout=min(self.options.cell_timeout, remaining))
         self.timings["student_cells"] += time.monotonic() - started
         self.executed_sources.append(cell.source)
+        self.execution_count += 1
+        node.execution_count = self.execution_count
         node.outputs = run.outputs
         if run.status == "timeout":
             self.fault(Status.TIMEOUT,
@@ -149,23 +161,57 @@ class NotebookRun:
                                                            "not run: the notebook's kernel had died before this test")
             node.outputs = [_error_output("KernelDied", grade.message)]
             return
+        if is_plain(cell.source) and kernel_reason(cell.source):
+            self.run_test_cell_in_kernel(cell, node)
+            return
         deadline = min(self.deadline, time.monotonic() + self.options.cell_timeout)
         backend = self.session.backend(self.executed_sources, deadline) if isinstance(self.session, ForkSession) \
             else backends.KernelBackend(self.session, self.executed_sources, deadline)
         started = time.monotonic()
-        passed, text, printed = run_test_cell(cell.source, self.namespace, backend)
+        if is_plain(cell.source):
+            node.outputs = [_capped(o) for o in run_plain_cell(cell.source, self.namespace, backend,
+                                                                self.options.ignore_pattern or "",
+                                                                describe_error=failure_message)]
+            grade.score, grade.message = score_outputs(node.outputs, grade.max_score)
+        else:
+            passed, text, printed = run_test_cell(cell.source, self.namespace, backend)
+            grade.score = grade.max_score if passed else 0.0
+            grade.message = text
+            node.outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed[:TEST_OUTPUT_LIMIT])] \
+                if printed else []
+            if not passed:
+                node.outputs.append(_error_output("AssertionError", text))
         self.timings["test_cells"] += time.monotonic() - started
         self.timings["requests"] += backend.requests
         self.timings["request_seconds"] += backend.request_seconds
-        grade.score = grade.max_score if passed else 0.0
-        grade.message = text
-        node.outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed[:TEST_OUTPUT_LIMIT])] \
-            if printed else []
-        if not passed:
-            node.outputs.append(_error_output("AssertionError", text))
         if backend.timed_out:
             self.fault(Status.TIMEOUT, "a test stopped your code at the time limit of the cell", unless_faulted=True)
         if not self.session.alive():
+            self.fault(*self._death(), unless_faulted=True)
+
+    def run_test_cell_in_kernel(self, cell: GradedCell, node) -> None:
+        """A plain test cell that handles cannot serve: run in the student's kernel, as stock nbgrader does.
+
+        Not tamper-proof (the student's code shares its process); ``dlcourse grade`` warns of each such cell.
+        """
+        grade = self.grades[cell.grade_id]
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            grade.score, grade.message = 0.0, "not run: the notebook ran past its total time limit"
+            node.outputs = [_error_output("TimeoutError", grade.message)]
+            self.fault(Status.TIMEOUT, "the notebook ran past its total time limit", unless_faulted=True)
+            return
+        outputs, run = run_in_kernel(self.session, cell.source, min(self.options.cell_timeout, remaining),
+                                     self.options.ignore_pattern or "")
+        self.execution_count += 1
+        node.execution_count = self.execution_count
+        node.outputs = outputs
+        grade.score, grade.message = score_outputs(outputs, grade.max_score)
+        if run.status == "timeout":
+            self.fault(Status.TIMEOUT, f"a test cell ran longer than the limit of {self.options.cell_timeout:.0f} s",
+                       unless_faulted=True)
+        elif run.status == "died" or not self.session.alive():
+            grade.score, grade.message = 0.0, "the notebook's kernel died while this test ran"
             self.fault(*self._death(), unless_faulted=True)
 
     def run(self) -> None:
@@ -253,6 +299,12 @@ def _notebook_cell(cell: GradedCell):
         node = nbformat.v4.new_raw_cell(cell.source)
     node.metadata = nbformat.from_dict(cell.metadata)
     return node
+
+
+def _capped(output):
+    if output.get("output_type") == "stream" and len(output.get("text", "")) > TEST_OUTPUT_LIMIT:
+        output["text"] = output["text"][:TEST_OUTPUT_LIMIT]
+    return output
 
 
 def _error_output(name: str, text: str):

@@ -194,8 +194,10 @@ def test_a_student_exception_is_a_reply_with_type_message_and_the_students_frame
         reply = serve(op="run", code="x = 0\nresult = boom(3)", inputs={})
     else:
         reply = serve(op="call", target=handle("boom"), args=[3], kwargs={})
-    assert reply["ok"] is False and set(reply) == {"ok", "error_type", "message", "traceback"}
+    assert reply["ok"] is False and set(reply) == {"ok", "error_type", "message", "traceback", "builtins", "where"}
     assert reply["error_type"] == "ValueError" and reply["message"] == "student bug: 3"
+    assert reply["builtins"] == ["ValueError", "Exception", "BaseException"]
+    assert reply["where"].startswith("in /tmp/ipykernel_1/cell_7.py, line ")  # the deepest frame: helper's
     trace = reply["traceback"]
     assert 'File "/tmp/ipykernel_1/cell_7.py"' in trace
     assert "in boom" in trace and "in helper" in trace and trace.index("in boom") < trace.index("in helper")

@@ -12,7 +12,8 @@ STUDENT_SIDE = {"dlcourse.testing", "dlcourse.bridge.agent", "dlcourse.bridge.wi
                 "dlcourse.data", "dlcourse.handin", "dlcourse.pdf", "dlcourse.lab", "dlcourse.notebook",
                 "dlcourse.course", "dlcourse.kernel"}
 GRADER_ONLY = {"dlcourse.grading", "dlcourse.gradebook", "dlcourse.release", "dlcourse.feedback", "dlcourse.demo",
-               "dlcourse.cli", "dlcourse.isolation", "dlcourse.report", "dlcourse.similarity", "dlcourse.zygote"}
+               "dlcourse.cli", "dlcourse.isolation", "dlcourse.report", "dlcourse.similarity", "dlcourse.zygote",
+               "dlcourse.testcells"}
 
 
 def modules() -> dict[str, Path]:

@@ -521,7 +521,7 @@ def test_remote_attributes_calls_len_items_and_iteration_go_to_the_students_obje
     probe.value = 5
     assert namespace["probe"].value == 5 and probe.value == 5
     assert len(probe) == 7 and probe[3] == ("item", 3) and list(probe) == [1, 2, 3]
-    assert repr(probe) == "<student object>"
+    assert repr(probe) == repr(namespace["probe"]) and str(probe) == str(namespace["probe"])  # printed as in the kernel
     assert isinstance(testing.student.Probe(), testing.Remote)
 
 
@@ -560,7 +560,8 @@ def test_an_exception_in_the_students_code_is_a_student_code_error_with_their_fr
     with pytest.raises(testing.StudentCodeError) as raised:
         testing.student.buggy(7)
     error = raised.value
-    assert str(error) == "your code raised ValueError: bad x: 7"
+    line = PROBE_CELL.splitlines().index('    raise ValueError(f"bad x: {x}")') + 1
+    assert str(error) == f"your code raised ValueError: bad x: 7 (in /tmp/ipykernel_1/cell_3.py, line {line})"
     assert 'File "/tmp/ipykernel_1/cell_3.py"' in error.traceback_text and "in helper" in error.traceback_text
 
 
