@@ -171,6 +171,18 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def cmd_adopt(args) -> int:
+    from .adopt import AdoptRefused, adopt
+
+    try:
+        report = adopt(_layout(args), args.path, rename=args.rename, dry_run=args.dry_run)
+    except AdoptRefused as error:
+        print(f"dlcourse adopt: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(report.text())
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -284,6 +296,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--lms-assignment-id", default=None, help="Canvas's assignment id (its column's name)")
     export.add_argument("--no-feedback", action="store_true", help="do not rewrite feedback/ before packaging it")
     export.set_defaults(func=cmd_export)
+
+    adopt = commands.add_parser("adopt", help="import an existing nbgrader course: its source/, config, students",
+                                description="Copy another nbgrader course into this one: its source/<assignment>/ "
+                                            "folders,\nits nbgrader_config.py (saved as nbgrader_config.adopted.py; "
+                                            "its release and grading\nsettings that ours lacks are added to ours) "
+                                            "and its gradebook's students.\nNothing here is overwritten; running "
+                                            "it again is safe.",
+                                **_help("dlcourse adopt ~/old-course --dry-run"))
+    adopt.add_argument("path", type=Path, help="the other course's root (the folder of its nbgrader_config.py)")
+    adopt.add_argument("--rename", action="store_true",
+                       help="adopt an assignment whose name is taken here as <name>_adopted (default: refuse)")
+    adopt.add_argument("--dry-run", action="store_true", help="print what would be done; write nothing")
+    adopt.set_defaults(func=cmd_adopt)
 
     demo = commands.add_parser("demo", help="release, grade a few example submissions, print the grades",
                                description="Release, grade a few example submissions, print the grades.",
