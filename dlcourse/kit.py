@@ -248,11 +248,12 @@ def _datasets_by_assignment(release: Path) -> dict[str, list[str]]:
     return found
 
 
-def _readme(assignments: list[str], datasets: dict[str, list[str]]) -> str:
+def _readme(release: Path, assignments: list[str], datasets: dict[str, list[str]]) -> str:
     from .data import CIFAR10_FOLDER, MNIST_FILES
     from .handin import MAX_GROUP_SIZE, NAMES_EXAMPLE
 
-    listed = "\n".join(f"| `release/{name}/` |" for name in assignments)
+    listed = "\n".join(f"| `release/{name}/` | {', '.join(p.name for p in sorted((release / name).glob('*.ipynb')))} |"
+                       for name in assignments)
     used = "; ".join(f"{name} for {', '.join(f'`{n}`' for n in notebooks)}" for name, notebooks in datasets.items())
     return f"""# The deep-learning course: your notebooks
 
@@ -279,8 +280,8 @@ Stop the lab with Ctrl+C.
 With conda instead: `conda env create -f environment.yml && conda activate {KIT_DISTRIBUTION}`,
 then `dlcourse lab`. (On Windows without WSL: `.venv\\Scripts\\dlcourse lab`.)
 
-| assignment |
-| --- |
+| assignment | notebooks |
+| --- | --- |
 {listed}
 
 ## Data sets
@@ -519,7 +520,7 @@ def build_kit(layout: CourseLayout, target: Path | None = None, *, regenerate: b
         (kit / "environment.yml").write_text(_environment(requirements))
         (kit / "pyproject.toml").write_text(_pyproject(layout))
         (kit / "nbgrader_config.py").write_text(_nbgrader_config(layout))
-        (kit / "README.md").write_text(_readme(assignments, _datasets_by_assignment(kit / "release")))
+        (kit / "README.md").write_text(_readme(kit / "release", assignments, _datasets_by_assignment(kit / "release")))
         (kit / ".gitignore").write_text(_GITIGNORE)
         leaks = find_secrets(kit, secret_lines(layout.root))
         if leaks:
