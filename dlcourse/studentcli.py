@@ -59,27 +59,28 @@ def run_data(args: argparse.Namespace) -> int:
 
 
 class _DataCommand:
-    """``dlcourse data`` as the same shape as the handin and lab modules (add_arguments, run)."""
+    """``dlcourse data`` in the shape of the handin and lab modules (add_arguments, run)."""
 
-    __name__ = "dlcourse.data"
     add_arguments = staticmethod(add_data_arguments)
     run = staticmethod(run_data)
 
 
+#: (command, module with add_arguments and run, help, example, exit codes)
 STUDENT_COMMANDS = (
-    (handin, "check, export to PDF and zip your notebooks",
+    ("handin", handin, "check, export to PDF and zip your notebooks",
      'dlcourse handin a1_autodiff --names "Ada Lovelace, Alan Turing"',
      EXIT_CODES + ", 3 handed in without PDFs (no PDF engine)"),
-    (lab, "start JupyterLab in the course with nbgrader's extensions", "dlcourse lab --no-browser", EXIT_CODES),
-    (_DataCommand, "fetch the data sets (MNIST, CIFAR-10) once, or say where to put them", "dlcourse data mnist",
+    ("lab", lab, "start JupyterLab in the course or kit, with nbgrader's extensions", "dlcourse lab --no-browser",
      EXIT_CODES),
+    ("data", _DataCommand, "fetch the data sets (MNIST, CIFAR-10) once, or say where to put them",
+     "dlcourse data mnist", EXIT_CODES),
 )
 
 
 def add_student_commands(commands, wrap=lambda module: module.run) -> None:
     """``handin``, ``lab`` and ``data`` on ``commands`` (argparse sub-parsers); ``wrap(module)`` is each one's func."""
-    for module, text, example, codes in STUDENT_COMMANDS:
-        sub = commands.add_parser(module.__name__.rsplit(".", 1)[-1], help=text,
+    for name, module, text, example, codes in STUDENT_COMMANDS:
+        sub = commands.add_parser(name, help=text,
                                   description=text[0].upper() + text[1:] + ".", **help_kwargs(example, codes))
         module.add_arguments(sub)
         sub.set_defaults(func=wrap(module))

@@ -182,7 +182,8 @@ def test_a_kit_regenerates_its_release_from_source_and_can_be_a_git_repository_w
         assert sorted(bundle.namelist()) == [f"tiny-kit/{name}" for name in kit_files(target)]
 
     # a second run replaces the earlier kit
-    assert cli.main(["--course", str(tiny.root), "student-kit", str(target), "--no-zip"]) == 0
+    assert cli.main(["--course", str(tiny.root), "student-kit", str(target), "--no-zip", "--no-regenerate"]) == 0
+    assert not (target / ".git").exists() and (target / "release" / TINY / TINY_NOTEBOOK).read_bytes() == committed
 
 
 def test_a_kit_that_would_hold_a_solution_line_is_refused_and_not_written(tiny, tmp_path, capsys):
@@ -207,13 +208,44 @@ def test_a_kit_is_never_written_over_a_folder_that_is_not_a_kit(tiny, tmp_path, 
 
 
 # --------------------------------------------------------------------------
+# `dlcourse data`: the students' way to fetch the data sets ahead.
+
+
+def test_dlcourse_data_says_ready_for_data_sets_that_are_there(course_data, capsys):
+    from dlcourse import studentcli
+
+    assert studentcli.main(["data"]) == 0
+    out = capsys.readouterr().out
+    assert str(course_data) in out and "mnist: ready" in out and "cifar10: ready" in out
+
+
+def test_dlcourse_data_offline_says_which_files_to_put_where_and_exits_1(monkeypatch, tmp_path, capsys):
+    import urllib.error
+    import urllib.request
+
+    from dlcourse import studentcli
+
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("no network in this test")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setenv("DLCOURSE_DATA", str(tmp_path / "empty"))
+    assert studentcli.main(["data", "mnist"]) == 1
+    error = capsys.readouterr().err
+    assert str(tmp_path / "empty" / "MNIST" / "raw") in error and "train-images-idx3-ubyte" in error
+    with pytest.raises(SystemExit) as usage:
+        studentcli.main(["data", "imagenet"])
+    assert usage.value.code == 2 and "there is no data set 'imagenet'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------
 # The kit alone: a fresh virtual environment, the lab, the public checks, the hand-in.
 
 
 def _venv_env(venv: Path) -> dict[str, str]:
     """The environment of a student's shell: the venv first, nothing of the course repository."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "DLCOURSE_ROOT", "DLCOURSE_DATA", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONSTARTUP")}
+    course_only = ("PYTHONPATH", "DLCOURSE_ROOT", "DLCOURSE_DATA", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONSTARTUP")
+    env = {k: v for k, v in os.environ.items() if k not in course_only}
     env["PATH"] = os.pathsep.join([str(venv / "bin"), env.get("PATH", "")])
     env["VIRTUAL_ENV"] = str(venv)
     # The venv borrows this machine's installed packages (below), and so also their data files: nbconvert's
