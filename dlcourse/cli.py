@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import handin, lab
+from .studentcli import EXIT_CODES, add_student_commands, help_kwargs
 from .course import CourseLayout, course_root
 from .grading.results import GradingOptions
 from .isolation import Limits
@@ -189,6 +189,19 @@ def cmd_demo(args) -> int:
     return run_demo(course_root(args.course), workers=args.workers)
 
 
+def cmd_student_kit(args) -> int:
+    from .kit import KitRefused, build_kit
+
+    layout = _layout(args)
+    try:
+        kit = build_kit(layout, args.dir, regenerate=not args.no_regenerate, git=args.git, zip=not args.no_zip)
+    except (KitRefused, FileNotFoundError) as error:
+        print(f"dlcourse student-kit: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(kit.summary())
+    return EXIT_OK
+
+
 def _with_course(module):
     """A student command (``handin``, ``lab``) that also honours the global ``--course``."""
     def run(args) -> int:
@@ -198,12 +211,7 @@ def _with_course(module):
     return run
 
 
-EXIT_CODES = "exit codes: 0 done, 1 refused (the message says why), 2 usage error (a wrong option)"
-
-
-def _help(example: str, codes: str = EXIT_CODES) -> dict:
-    """Plain-text help: the description as written, one example, the exit codes."""
-    return dict(formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"example:\n  {example}\n\n{codes}")
+_help = help_kwargs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -316,16 +324,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=None, help="students graded at once (default: one per core)")
     demo.set_defaults(func=cmd_demo)
 
-    for module, text, example, codes in (
-            (handin, "check, export to PDF and zip your notebooks",
-             'dlcourse handin a1_autodiff --names "Ada Lovelace, Alan Turing"',
-             EXIT_CODES + ", 3 handed in without PDFs (no PDF engine)"),
-            (lab, "start JupyterLab in the course with nbgrader's extensions", "dlcourse lab --no-browser",
-             EXIT_CODES)):
-        sub = commands.add_parser(module.__name__.rsplit(".", 1)[-1], help=text,
-                                  description=text[0].upper() + text[1:] + ".", **_help(example, codes))
-        module.add_arguments(sub)
-        sub.set_defaults(func=_with_course(module))
+    kit = commands.add_parser("student-kit", help="write the folder (and zip) that students are given",
+                              description="Write the student kit: release/ (regenerated from source/), the\n"
+                                          "students' part of dlcourse, requirements, environment.yml and a README;\n"
+                                          "nothing of source/, tests/, the gradebook or the grader's code. Also\n"
+                                          "DIR.zip, and with --git a repository with one commit.",
+                              **_help("dlcourse student-kit dist/dlcourse-kit --git"))
+    kit.add_argument("dir", nargs="?", type=Path, default=None,
+                     help="where to write it (default: student-kit/ in the course root); replaced if it is a kit")
+    kit.add_argument("--no-regenerate", action="store_true",
+                     help="copy release/ as committed instead of regenerating it from source/")
+    kit.add_argument("--git", action="store_true", help="also make DIR a git repository with one commit "
+                                                         "(e.g. a GitHub Classroom template)")
+    kit.add_argument("--no-zip", action="store_true", help="do not write DIR.zip")
+    kit.set_defaults(func=cmd_student_kit)
+
+    add_student_commands(commands, wrap=_with_course)
     return parser
 
 

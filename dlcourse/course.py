@@ -15,6 +15,13 @@ from pathlib import Path
 
 CONFIG_NAME = "nbgrader_config.py"
 RESULT_NAME = ".dlcourse-result.json"
+#: The file ``dlcourse student-kit`` writes into its copy of the package: this copy is a student's.
+STUDENT_KIT_MARKER = "STUDENT_KIT"
+
+
+def student_kit() -> bool:
+    """Whether this copy of ``dlcourse`` is a student kit's (no masters, no grader, no formgrader)."""
+    return (Path(__file__).resolve().parent / STUDENT_KIT_MARKER).is_file()
 
 
 def find_course_root(start: Path | None = None) -> Path:

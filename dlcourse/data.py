@@ -5,7 +5,8 @@
     x_train, y_train = shrink(x_train, y_train, 2000)  # a small subset while grading
 
 The files are looked for under :func:`data_root` (``$DLCOURSE_DATA``, else the
-``data/`` folder of the course repository), in the layout torchvision uses.
+``data/`` folder beside the package: the course repository's, or the student
+kit's), in the layout torchvision uses.
 When they are missing, the loaders try to download them once (this needs
 internet access); when that fails they raise :class:`DataMissingError`, whose
 message says which files to put where.
@@ -20,6 +21,8 @@ import socket
 from pathlib import Path
 
 import torch
+
+from .course import student_kit
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -39,11 +42,19 @@ class DataMissingError(FileNotFoundError):
 
 
 def data_root() -> Path:
-    """Where the data sets live: ``$DLCOURSE_DATA`` if set, else ``<repository>/data``."""
+    """Where the data sets live: ``$DLCOURSE_DATA`` if set, else ``data/`` beside the package.
+
+    Beside the package is the course repository's ``data/`` for the instructor (the grader's sandbox
+    mounts it read-only), and the kit's ``data/`` for a student who installed the kit as its README
+    says (``pip install -e .``). A kit installed into site-packages uses ``~/dlcourse-data`` instead.
+    """
     configured = os.environ.get("DLCOURSE_DATA")
     if configured:
         return Path(configured).expanduser()
-    return Path(__file__).resolve().parent.parent / "data"
+    beside = Path(__file__).resolve().parent.parent
+    if student_kit() and beside.name in ("site-packages", "dist-packages"):
+        return Path.home() / "dlcourse-data"
+    return beside / "data"
 
 
 def grading_mode() -> bool:

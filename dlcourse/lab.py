@@ -11,6 +11,12 @@ validate_assignment, assignment_list, course_list) are switched on explicitly
 for this server, whatever the user's own Jupyter config says, and the
 virtual environment's ``bin`` is put first on ``PATH`` (nbgrader runs
 ``alembic`` from there to create the gradebook).
+
+In a student kit (``dlcourse student-kit``; :func:`dlcourse.course.student_kit`)
+only the Validate button's extension is switched on, and the kit's
+``page_config.json`` also hides the formgrader's and the instructors' panels
+(:data:`STUDENT_DISABLED_PLUGINS`): a student's lab needs no masters, no
+gradebook and no exchange.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .course import find_course_root
+from .course import find_course_root, student_kit
 
 NBGRADER_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.formgrader",
@@ -34,7 +40,13 @@ NBGRADER_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.assignment_list",
     "nbgrader.server_extensions.course_list",
 )
+#: A student kit's lab: the Validate button only.
+STUDENT_SERVER_EXTENSIONS = ("nbgrader.server_extensions.validate_assignment",)
 NBGRADER_LAB_EXTENSION = "@jupyter/nbgrader"
+#: nbgrader's JupyterLab plugins that a student kit switches off (its page_config.json): they need the
+#: formgrader, the masters or nbgrader's exchange, none of which a kit has; "validate-assignment" stays.
+STUDENT_DISABLED_PLUGINS = tuple(f"{NBGRADER_LAB_EXTENSION}:{name}" for name in
+                                 ("formgrader", "create-assignment", "assignment-list", "course-list"))
 #: Jupyter config shipped with the course (and the student kit): labconfig/page_config.json turns
 #: JupyterLab's news announcements off.
 JUPYTER_CONFIG = Path(__file__).resolve().parent / "jupyter_config"
@@ -71,13 +83,22 @@ def exchange_dir() -> Path:
     return Path(jupyter_data_dir()) / "dlcourse-exchange"
 
 
+def server_extensions(instructor: bool | None = None) -> tuple[str, ...]:
+    """nbgrader's server extensions for this lab: all of them, or in a student kit the Validate button's."""
+    if instructor is None:
+        instructor = not student_kit()
+    return NBGRADER_SERVER_EXTENSIONS if instructor else STUDENT_SERVER_EXTENSIONS
+
+
 def lab_command(course_root: Path, *, port: int | None = None, token: str | None = None,
-                open_browser: bool = True, ip: str = "127.0.0.1", extra: list[str] | None = None) -> list[str]:
-    """The ``jupyter lab`` command line ``dlcourse lab`` runs."""
+                open_browser: bool = True, ip: str = "127.0.0.1", extra: list[str] | None = None,
+                instructor: bool | None = None) -> list[str]:
+    """The ``jupyter lab`` command line ``dlcourse lab`` runs (``instructor``: default, not a student kit)."""
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={course_root}",
                f"--ServerApp.ip={ip}", "--ServerApp.port_retries=0" if port else "--ServerApp.port_retries=50"]
     for extension in NBGRADER_SERVER_EXTENSIONS:
-        command.append(f"--ServerApp.jpserver_extensions={extension}=True")
+        enabled = extension in server_extensions(instructor)
+        command.append(f"--ServerApp.jpserver_extensions={extension}={enabled}")
     if not _exchange_configured(course_root):
         # nbgrader's default exchange (/usr/local/share/...) is not writable for students, and
         # the course hands in with `dlcourse handin`; a per-user folder keeps nbgrader quiet.
@@ -151,7 +172,7 @@ def check() -> list[str]:
             problems.append(f"JupyterLab {jupyterlab.__version__} is too old: pip install jupyterlab==4.*")
     except ImportError:
         problems.append("JupyterLab is not installed: pip install -r requirements.lock")
-    for extension in NBGRADER_SERVER_EXTENSIONS:
+    for extension in server_extensions():
         try:
             __import__(extension)
         except ImportError:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from dlcourse.kit import STUDENT_MODULES, student_files
+
 PACKAGE = Path(__file__).resolve().parents[2] / "dlcourse"
 
-#: What a student's kit holds; none of it may reach the grader's masters-only paths.
-STUDENT_SIDE = {"dlcourse.testing", "dlcourse.bridge.agent", "dlcourse.bridge.wire", "dlcourse.bridge.backends",
-                "dlcourse.data", "dlcourse.handin", "dlcourse.pdf", "dlcourse.lab", "dlcourse.notebook",
-                "dlcourse.course", "dlcourse.kernel"}
+#: What a student's kit holds (the one list, which `dlcourse student-kit` copies); none of it may reach the
+#: grader's masters-only paths.
+STUDENT_SIDE = set(STUDENT_MODULES)
 GRADER_ONLY = {"dlcourse.grading", "dlcourse.gradebook", "dlcourse.release", "dlcourse.feedback", "dlcourse.demo",
                "dlcourse.cli", "dlcourse.isolation", "dlcourse.report", "dlcourse.similarity", "dlcourse.zygote",
-               "dlcourse.testcells"}
+               "dlcourse.testcells", "dlcourse.kit", "dlcourse.collect", "dlcourse.export", "dlcourse.roster",
+               "dlcourse.authoring"}
 
 
 def modules() -> dict[str, Path]:
@@ -91,6 +93,23 @@ def test_the_students_side_never_imports_the_graders():
                     todo.append(nxt)
         bad = {m for m in reached if any(m == g or m.startswith(g + ".") for g in GRADER_ONLY)}
         assert not bad, f"{name} reaches grader-only modules {sorted(bad)}"
+
+
+def test_the_students_side_imports_only_itself_so_the_kits_copy_lacks_nothing():
+    graph = import_graph()
+    packages = {name.rsplit(".", i)[0] for name in STUDENT_SIDE for i in range(1, name.count(".") + 1)}
+    for name in sorted(STUDENT_SIDE):
+        outside = graph[name] - STUDENT_SIDE - packages
+        assert not outside, f"{name} imports {sorted(outside)}, which a student kit does not ship: add it to " \
+                            "dlcourse.kit.STUDENT_MODULES if students need it, else do not import it there"
+    assert not STUDENT_SIDE & GRADER_ONLY
+
+
+def test_the_kit_ships_exactly_the_student_modules_and_their_packages():
+    shipped = {str(Path("dlcourse", path).with_suffix("")).replace("/", ".").removesuffix(".__init__")
+               for path in student_files() if path.endswith(".py")}
+    packages = {name.rsplit(".", i)[0] for name in STUDENT_SIDE for i in range(1, name.count(".") + 1)}
+    assert shipped == STUDENT_SIDE | packages
 
 
 def test_the_import_graph_sees_relative_and_lazy_imports():

@@ -11,7 +11,7 @@ import pytest
 from dlcourse import cli
 from dlcourse.course import no_such
 
-COMMANDS = ("release", "grade", "feedback", "demo", "handin", "lab")
+COMMANDS = ("release", "grade", "feedback", "demo", "handin", "lab", "data", "student-kit")
 RST_MARKUP = re.compile(r"``|:(class|func|mod|data|meth):`|^\.\. |::$", re.M)
 
 

@@ -1,0 +1,103 @@
+"""The students' commands: ``dlcourse handin``, ``dlcourse lab``, ``dlcourse data``.
+
+The course's command line (:mod:`dlcourse.cli`) adds them beside the
+instructor's commands; in a student kit (``dlcourse student-kit``) they are
+the whole ``dlcourse`` command, since :mod:`dlcourse.cli` and everything
+that grades stays with the instructor.
+
+Exit codes: 0 done, 1 refused with a reason, 2 usage error (``handin`` also
+3: handed in without PDFs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import handin, lab
+
+EXIT_CODES = "exit codes: 0 done, 1 refused (the message says why), 2 usage error (a wrong option)"
+
+
+def help_kwargs(example: str, codes: str = EXIT_CODES) -> dict:
+    """Plain-text help: the description as written, one example, the exit codes."""
+    return dict(formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"example:\n  {example}\n\n{codes}")
+
+
+DATASETS = ("mnist", "cifar10")
+
+
+def _dataset(name: str) -> str:
+    if name.lower() not in DATASETS:
+        raise argparse.ArgumentTypeError(f"there is no data set {name!r} (data sets: {', '.join(DATASETS)})")
+    return name.lower()
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("datasets", nargs="*", type=_dataset, default=[], metavar="DATASET",
+                        help="mnist and/or cifar10 (default: both)")
+    return parser
+
+
+def run_data(args: argparse.Namespace) -> int:
+    """Loads each data set once (downloading it when missing and online), or says where to put its files."""
+    from .data import DataMissingError, data_root, load_cifar10, load_mnist
+
+    loaders = {"mnist": load_mnist, "cifar10": load_cifar10}
+    print(f"dlcourse data: the data sets live in {data_root()} (set DLCOURSE_DATA to use another folder)")
+    refused = 0
+    for name in args.datasets or list(loaders):
+        try:
+            for train in (True, False):
+                loaders[name](train=train)
+        except DataMissingError as error:
+            print(f"dlcourse data: {error}", file=sys.stderr)
+            refused = 1
+            continue
+        print(f"  {name}: ready")
+    return refused
+
+
+class _DataCommand:
+    """``dlcourse data`` in the shape of the handin and lab modules (add_arguments, run)."""
+
+    add_arguments = staticmethod(add_data_arguments)
+    run = staticmethod(run_data)
+
+
+#: (command, module with add_arguments and run, help, example, exit codes)
+STUDENT_COMMANDS = (
+    ("handin", handin, "check, export to PDF and zip your notebooks",
+     'dlcourse handin a1_autodiff --names "Ada Lovelace, Alan Turing"',
+     EXIT_CODES + ", 3 handed in without PDFs (no PDF engine)"),
+    ("lab", lab, "start JupyterLab in the course or kit, with nbgrader's extensions", "dlcourse lab --no-browser",
+     EXIT_CODES),
+    ("data", _DataCommand, "fetch the data sets (MNIST, CIFAR-10) once, or say where to put them",
+     "dlcourse data mnist", EXIT_CODES),
+)
+
+
+def add_student_commands(commands, wrap=lambda module: module.run) -> None:
+    """``handin``, ``lab`` and ``data`` on ``commands`` (argparse sub-parsers); ``wrap(module)`` is each one's func."""
+    for name, module, text, example, codes in STUDENT_COMMANDS:
+        sub = commands.add_parser(name, help=text,
+                                  description=text[0].upper() + text[1:] + ".", **help_kwargs(example, codes))
+        module.add_arguments(sub)
+        sub.set_defaults(func=wrap(module))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dlcourse", description="Work on and hand in the course's notebooks.",
+                                     **help_kwargs('dlcourse handin a1_autodiff --names "Ada Lovelace"'))
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_student_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
