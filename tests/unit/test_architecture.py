@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "dlcourse"
 #: What a student's kit holds; none of it may reach the grader's masters-only paths.
 STUDENT_SIDE = {"dlcourse.testing", "dlcourse.bridge.agent", "dlcourse.bridge.wire", "dlcourse.bridge.backends",
                 "dlcourse.data", "dlcourse.handin", "dlcourse.pdf", "dlcourse.lab", "dlcourse.notebook",
-                "dlcourse.course", "dlcourse.kernel"}
+                "dlcourse.course", "dlcourse.kernel", "dlcourse.budget", "dlcourse.checkpoint"}
 GRADER_ONLY = {"dlcourse.grading", "dlcourse.gradebook", "dlcourse.release", "dlcourse.feedback", "dlcourse.demo",
                "dlcourse.cli", "dlcourse.isolation", "dlcourse.report", "dlcourse.similarity"}
 
