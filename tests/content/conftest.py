@@ -40,6 +40,11 @@ def named_untested(cells: Cells) -> Cells:
     return [c for c in cells if nbgrader_meta(c).get("grade_id") and not nbgrader_meta(c).get("grade")]
 
 
+def named_untested_except(*grade_ids: str) -> Selector:
+    """:func:`named_untested` without the named cells (the locked demos that load data, train or plot)."""
+    return lambda cells: [c for c in named_untested(cells) if nbgrader_meta(c).get("grade_id") not in grade_ids]
+
+
 def setup_and_definitions(cells: Cells) -> Cells:
     """The first untested cell after the names cell (the set-up), then the untested cells that only import and
     define (answers and helpers): not the cells that train and plot."""
@@ -55,10 +60,11 @@ REFERENCE_CELLS: dict[str, Selector] = {
     "a2_optimisers": answers_and("setup"),  # not the figure cells
     "a3_layers": setup_and_definitions,  # not the figure cells, nor the one that trains on spirals
     "a3_mnist": setup_and_definitions,  # not the cells that train on MNIST and plot
-    "a4_convnets": named_untested,
-    "a4_vgg_cifar": named_untested,  # the cells without a grade_id load CIFAR-10 and train
+    "a4_convnets": named_untested_except("edges_demo", "vgg16_numbers"),  # the demo cells
+    "a4_vgg_cifar": named_untested_except("data", "normalise", "training", "plot_history", "show_examples",
+                                          "training_batchnorm"),  # these load CIFAR-10, train and plot
     "a5_rnn_attention": answers_and("a5_setup"),
-    "a6_autoencoders": answers_and("a6_setup"),  # the cell without a grade_id trains on MNIST
+    "a6_autoencoders": answers_and("a6_setup"),  # not train_mnist, which trains on MNIST
 }
 
 

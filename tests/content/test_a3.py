@@ -109,7 +109,7 @@ def test_layer_solutions_use_elementary_operations_only():
             assert not forbidden_names_in(cell.source, ["nn", "functional", "autograd"]), meta["grade_id"]
 
 
-def test_training_cell_shrinks_while_grading_and_picks_the_device():
+def test_training_cell_takes_its_budget_and_picks_the_device():
     source = "\n".join(c.source for c in _read(MASTERS / "a3_mnist.ipynb").cells if c.cell_type == "code")
-    assert "pick_device()" in source and "shrink(" in source and "grading_mode()" in source
-    assert "lr=1e-3" in source and "batch_size=100" in source and "else 10" in source
+    assert "pick_device()" in source and "first(BUDGET.train_images" in source and "epochs = BUDGET.epochs" in source
+    assert "lr=1e-3" in source and "batch_size=100" in source and 'budget("a3_mnist", epochs=10' in source

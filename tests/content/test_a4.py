@@ -114,6 +114,7 @@ def test_item1_reference_uses_elementary_operations_only():
 
 def test_training_cells_follow_the_curriculum():
     source = "\n".join(c.source for c in _read(MASTERS / "a4_vgg_cifar.ipynb").cells if c.cell_type == "code")
-    for needle in ("pick_device()", "shrink(", "grading_mode()", "lr=1e-4", "weight_decay=1e-3",
-                   "else 256", "else 10", "channel_stats(x_train)", "VGG16(batch_norm=True)", "plot_examples("):
+    for needle in ("pick_device()", "first(BUDGET.train_images", "lr=1e-4", "weight_decay=1e-3",
+                   "batch_size=256", "epochs=10", "channel_stats(x_train)", "VGG16(batch_norm=True)", "plot_examples(",
+                   'Checkpoint(checkpoint_file', '"vgg16.pt"', '"vgg16_bn.pt"'):
         assert needle in source, needle
