@@ -378,3 +378,24 @@ ALTERNATIVES = [
     return fig
 '''),
 ]
+
+# Mistakes the public checks alone must catch (tests/mutants/test_public_checks.py): the release shows a
+# student a failing check before the hand-in, not only the hidden tests after it.
+PUBLIC = [
+    ("relu", "backward changes dupstream in place"),
+    ("relu", "forward changes its input in place"),
+    ("relu", "backward returns the mask, ignoring dupstream"),
+    ("sigmoid", "backward multiplies dupstream in place"),
+    ("sigmoid", "backward uses the derivative at 0, dupstream * 0.25, everywhere"),
+    ("dropout", "still drops in eval mode"),
+    ("dropout", "backward ignores the mask"),
+    ("dropout", "same mask at every call (seed reset)"),
+    ("fcnet_do", "functional dropout without training=self.training (drops in eval mode too)"),
+    ("fcnet_do", "no dropout at all"),
+    ("two_layer_net", "step moves along the gradient"),
+    ("two_layer_net", "step updates only the last layer"),
+]
+PUBLIC += [
+    ("mlp", "hidden sizes swapped (256, then 512)"),
+    ("mlp", "no biases"),
+]
