@@ -61,6 +61,7 @@ def test_item4_truth(convnets):
     counts = convnets["vgg_parameter_counts"](VGG16_CONFIG)
     assert counts == {"conv": 14714688, "fc": 123642856, "total": 138357544}
     assert round(counts["conv"] / counts["fc"], 4) == 0.1190
+    assert round(convnets["conv_fc_ratio"](counts), 4) == 0.1190
 
 
 def test_item4_counts_agree_with_torchvision_vgg16():

@@ -42,7 +42,7 @@ CURRICULUM_NAMES: dict[str, dict[str, str]] = {
     "a3_mnist": {"mlp": "MLP", "train_one_epoch": "train_one_epoch", "evaluate": "evaluate",
                  "plot_history": "plot_history"},
     "a4_convnets": _same_names("Conv2d", "averaging_kernel", "averaged_image", "count_parameters",
-                               "receptive_field", "vgg_parameter_counts"),
+                               "receptive_field", "vgg_parameter_counts", "conv_fc_ratio"),
     "a4_vgg_cifar": _same_names("channel_stats", "VGG16", "train_one_epoch", "predict", "pick_examples",
                                 "plot_examples"),
     "a5_rnn_attention": _same_names("VanillaRNN", "SelfAttention", "CausalSelfAttention", "MultiHeadSelfAttention"),

@@ -85,6 +85,8 @@ MUTANTS = [
             "return dupstream * (1.0 - torch.tanh(self.x) ** 2)"))),
     ("sigmoid", "exp(x) instead of exp(-x)",
      _edit("sigmoid", ("torch.exp(-x)", "torch.exp(x)"), ("torch.exp(-self.x)", "torch.exp(self.x)"))),
+    ("sigmoid", "backward uses the derivative at 0, dupstream * 0.25, everywhere",
+     _edit("sigmoid", (_SIGMOID_BACKWARD, "return dupstream * 0.25"))),
     ("sigmoid", "backward by autograd", _body("sigmoid", backward='''
         x = self.x.detach().requires_grad_(True)
         (1.0 / (1.0 + torch.exp(-x))).backward(dupstream)
@@ -118,6 +120,8 @@ MUTANTS = [
      _edit("fcnet_do", (_FC_BRANCH, "h2 = self.relu(self.fc2(h1))"),
            ("self.fc3(h1 + h2)", "self.fc3(self.dropout(h1 + h2))"))),
     ("fcnet_do", "dropout probability fixed at 0.5", _edit("fcnet_do", ("nn.Dropout(p)", "nn.Dropout(0.5)"))),
+    ("fcnet_do", "functional dropout without training=self.training (drops in eval mode too)",
+     _edit("fcnet_do", (_FC_BRANCH, "h2 = nn.functional.dropout(self.relu(self.fc2(h1)), self.dropout.p)"))),
     ("fcnet_do", "no dropout at all", _edit("fcnet_do", (_FC_BRANCH, "h2 = self.relu(self.fc2(h1))"))),
     ("fcnet_do", "residual taken before the first ReLU",
      _edit("fcnet_do", ("h1 = self.relu(self.fc1(x))", "z1 = self.fc1(x)"),
@@ -373,4 +377,25 @@ ALTERNATIVES = [
         ax.set_title(key)
     return fig
 '''),
+]
+
+# Mistakes the public checks alone must catch (tests/mutants/test_public_checks.py): the release shows a
+# student a failing check before the hand-in, not only the hidden tests after it.
+PUBLIC = [
+    ("relu", "backward changes dupstream in place"),
+    ("relu", "forward changes its input in place"),
+    ("relu", "backward returns the mask, ignoring dupstream"),
+    ("sigmoid", "backward multiplies dupstream in place"),
+    ("sigmoid", "backward uses the derivative at 0, dupstream * 0.25, everywhere"),
+    ("dropout", "still drops in eval mode"),
+    ("dropout", "backward ignores the mask"),
+    ("dropout", "same mask at every call (seed reset)"),
+    ("fcnet_do", "functional dropout without training=self.training (drops in eval mode too)"),
+    ("fcnet_do", "no dropout at all"),
+    ("two_layer_net", "step moves along the gradient"),
+    ("two_layer_net", "step updates only the last layer"),
+]
+PUBLIC += [
+    ("mlp", "hidden sizes swapped (256, then 512)"),
+    ("mlp", "no biases"),
 ]

@@ -119,6 +119,14 @@ MUTANTS = [
      _edit("vgg_parameter_counts", ("            side //= 2\n", "            side = round(side / 2 + 0.01)\n"))),
     ("vgg_parameter_counts", "classifier sizes of VGG16 hard-coded",
      _edit("vgg_parameter_counts", ("for size in fc_sizes:", "for size in (4096, 4096, 1000):"))),
+    ("conv_fc_ratio", "fc / conv (the ratio upside down)",
+     _edit("conv_fc_ratio", ('return counts["conv"] / counts["fc"]', 'return counts["fc"] / counts["conv"]'))),
+    ("conv_fc_ratio", "conv / total instead of conv / fc",
+     _edit("conv_fc_ratio", ('return counts["conv"] / counts["fc"]', 'return counts["conv"] / counts["total"]'))),
+    ("conv_fc_ratio", "integer division",
+     _edit("conv_fc_ratio", ('return counts["conv"] / counts["fc"]', 'return counts["conv"] // counts["fc"]'))),
+    ("conv_fc_ratio", "rounded to four digits, as printed",
+     _edit("conv_fc_ratio", ('return counts["conv"] / counts["fc"]', 'return round(counts["conv"] / counts["fc"], 4)'))),
 
     # ------------------------------------------------------------------ 5. VGG16 on CIFAR-10
     ("channel_stats", "statistics over the batch only: shape (C, H, W)",
@@ -270,6 +278,10 @@ ALTERNATIVES = [
         field = stride * (field - 1) + kernel_size
     return field
 '''),
+    ("conv_fc_ratio", "fc as total minus conv, float() of each", '''def conv_fc_ratio(counts):
+    conv = float(counts["conv"])
+    return conv / (float(counts["total"]) - conv)
+'''),
     ("vgg_parameter_counts", "counts torch layers built on the meta device", '''def vgg_parameter_counts(config, in_channels=3, image_size=224, fc_sizes=(4096, 4096, 1000)):
     convs, channels = [], in_channels
     for item in config:
@@ -361,4 +373,14 @@ ALTERNATIVES = [
         ax_bars.tick_params(axis="x", labelrotation=90)
     return fig
 '''),
+]
+
+# Mistakes the public checks alone must catch (tests/mutants/test_public_checks.py).
+PUBLIC = [
+    ("averaging_kernel", "divides by k*k only (average per channel, summed over channels)"),
+    ("averaging_kernel", "divides by the number of channels only"),
+    ("averaging_kernel", "ones, not divided"),
+    ("conv_fc_ratio", "fc / conv (the ratio upside down)"),
+    ("conv_fc_ratio", "conv / total instead of conv / fc"),
+    ("conv_fc_ratio", "integer division"),
 ]
