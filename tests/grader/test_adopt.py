@@ -1,7 +1,8 @@
 """``dlcourse adopt PATH``: an nbgrader course generated here (assignments, config, a gradebook of students).
 
-Each test runs the command line as an instructor would, on a fresh course (the repository's
-nbgrader_config.py and nothing else) and a generated other course with random students.
+Each test runs the command line (its parser and command, in this process; one test the real
+``python -m dlcourse``) on a fresh course (the repository's nbgrader_config.py and nothing else) and a
+generated other course with random students.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import random
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -75,9 +77,24 @@ def fresh_course(root: Path) -> Path:
     return root
 
 
-def adopt(course: Path, theirs: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([python(), "-m", "dlcourse", "--course", str(course), "adopt", str(theirs), *args],
-                          cwd=course, env=dlcourse_env(), capture_output=True, text=True, timeout=300)
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def adopt(capsys):
+    """``dlcourse --course COURSE adopt THEIRS ARGS...`` through the command line's own parser, in this process."""
+    from dlcourse import cli
+
+    def run(course: Path, theirs: Path, *args: str) -> Run:
+        capsys.readouterr()
+        code = cli.main(["--course", str(course), "adopt", str(theirs), *args])
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+    return run
 
 
 def our_students(course: Path) -> list[dict]:
@@ -97,7 +114,7 @@ def config_of(course: Path):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_adopt_copies_assignments_config_and_students_into_a_fresh_course_and_leaves_theirs_alone(tmp_path, seed):
+def test_adopt_copies_assignments_config_and_students_into_a_fresh_course_and_leaves_theirs_alone(adopt, tmp_path, seed):
     theirs = tmp_path / "theirs"
     students = their_course(theirs, seed)
     before = digest(theirs)
@@ -120,7 +137,7 @@ def test_adopt_copies_assignments_config_and_students_into_a_fresh_course_and_le
         assert text in run.stdout, f"the report does not mention {text}:\n{run.stdout}"
 
 
-def test_adopting_the_same_course_again_changes_nothing_and_says_so(tmp_path):
+def test_adopting_the_same_course_again_changes_nothing_and_says_so(adopt, tmp_path):
     theirs = tmp_path / "theirs"
     students = their_course(theirs, 3)
     course = fresh_course(tmp_path / "ours")
@@ -134,7 +151,7 @@ def test_adopting_the_same_course_again_changes_nothing_and_says_so(tmp_path):
     assert all(f"student {s['id']}" in again.stdout for s in students), again.stdout
 
 
-def test_a_taken_assignment_name_refuses_everything_unless_renamed(tmp_path):
+def test_a_taken_assignment_name_refuses_everything_unless_renamed(adopt, tmp_path):
     from dlcourse.authoring import md, write_notebook
 
     theirs = tmp_path / "theirs"
@@ -161,7 +178,7 @@ def test_a_taken_assignment_name_refuses_everything_unless_renamed(tmp_path):
     assert not (course / "source" / "ps1_adopted2").exists()
 
 
-def test_a_student_already_here_with_other_details_keeps_ours_and_is_reported(tmp_path):
+def test_a_student_already_here_with_other_details_keeps_ours_and_is_reported(adopt, tmp_path):
     from nbgrader.api import Gradebook
 
     theirs = tmp_path / "theirs"
@@ -178,7 +195,7 @@ def test_a_student_already_here_with_other_details_keeps_ours_and_is_reported(tm
     assert f"student {mine['id']}" in conflicts and "else@here.example" in conflicts, run.stdout
 
 
-def test_a_dry_run_reports_and_writes_nothing(tmp_path):
+def test_a_dry_run_reports_and_writes_nothing(adopt, tmp_path):
     theirs = tmp_path / "theirs"
     students = their_course(theirs, 6)
     course = fresh_course(tmp_path / "ours")
@@ -189,15 +206,16 @@ def test_a_dry_run_reports_and_writes_nothing(tmp_path):
     assert "dry run" in run.stdout and "assignment ps1" in run.stdout and students[0]["id"] in run.stdout
 
 
-def test_a_folder_that_is_no_nbgrader_course_is_refused(tmp_path):
+def test_the_command_refuses_a_folder_that_is_no_nbgrader_course_with_exit_code_1(tmp_path):
     course = fresh_course(tmp_path / "ours")
     (tmp_path / "empty").mkdir()
-    run = adopt(course, tmp_path / "empty")
+    run = subprocess.run([python(), "-m", "dlcourse", "--course", str(course), "adopt", str(tmp_path / "empty")],
+                         cwd=course, env=dlcourse_env(), capture_output=True, text=True, timeout=300)
     assert run.returncode == 1 and "not an nbgrader course" in run.stderr, run.stderr
 
 
 @pytest.mark.slow
-def test_an_adopted_assignment_releases_with_the_merged_config(tmp_path):
+def test_an_adopted_assignment_releases_with_the_merged_config(adopt, tmp_path):
     theirs = tmp_path / "theirs"
     their_course(theirs, 7)
     course = fresh_course(tmp_path / "ours")
