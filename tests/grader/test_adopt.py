@@ -44,7 +44,25 @@ def tools_on_path(monkeypatch):
     monkeypatch.setenv("PATH", with_tools_on_path(os.environ)["PATH"])  # nbgrader runs alembic by name
 
 
-def their_course(root: Path, seed: int) -> list[dict]:
+@pytest.fixture(scope="module")
+def empty_gradebook(tmp_path_factory) -> Path:
+    """An empty nbgrader gradebook, made once: creating one runs alembic (seconds); copies are instant."""
+    from nbgrader.api import Gradebook
+
+    from dlcourse.release import with_tools_on_path
+
+    path = tmp_path_factory.mktemp("gradebook") / "gradebook.db"
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = with_tools_on_path(os.environ)["PATH"]
+    try:
+        with Gradebook(f"sqlite:///{path}"):
+            pass
+    finally:
+        os.environ["PATH"] = saved
+    return path
+
+
+def their_course(root: Path, seed: int, gradebook: Path) -> list[dict]:
     """An nbgrader course at ``root``: two assignments (one with a data file), a config, random students."""
     from nbgrader.api import Gradebook
 
@@ -64,6 +82,7 @@ def their_course(root: Path, seed: int) -> list[dict]:
         students.append({"id": f"s{number:03d}", "first_name": first, "last_name": last,
                          "email": rng.choice([f"{first[0].lower()}{number}@uni.example", None]),
                          "lms_user_id": rng.choice([str(rng.randint(10**5, 10**6)), None])})
+    shutil.copyfile(gradebook, root / "gradebook.db")
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         for student in students:
             gradebook.add_student(student["id"], **{k: v for k, v in student.items() if k != "id"})
@@ -71,9 +90,12 @@ def their_course(root: Path, seed: int) -> list[dict]:
     return students
 
 
-def fresh_course(root: Path) -> Path:
+def fresh_course(root: Path, gradebook: Path | None = None) -> Path:
+    """The repository's nbgrader_config.py, and ``gradebook`` (an empty one) if given."""
     root.mkdir(parents=True)
     shutil.copyfile(REPOSITORY / "nbgrader_config.py", root / "nbgrader_config.py")
+    if gradebook is not None:
+        shutil.copyfile(gradebook, root / "gradebook.db")
     return root
 
 
@@ -114,11 +136,11 @@ def config_of(course: Path):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_adopt_copies_assignments_config_and_students_into_a_fresh_course_and_leaves_theirs_alone(adopt, tmp_path, seed):
+def test_adopt_copies_assignments_config_and_students_into_a_fresh_course_and_leaves_theirs_alone(adopt, empty_gradebook, tmp_path, seed):
     theirs = tmp_path / "theirs"
-    students = their_course(theirs, seed)
+    students = their_course(theirs, seed, empty_gradebook)
     before = digest(theirs)
-    course = fresh_course(tmp_path / "ours")
+    course = fresh_course(tmp_path / "ours", gradebook=None if seed == 0 else empty_gradebook)  # 0: adopt makes one
     run = adopt(course, theirs)
     assert run.returncode == 0, run.stdout + run.stderr
     assert digest(theirs) == before, "dlcourse adopt changed the other course"
@@ -137,10 +159,10 @@ def test_adopt_copies_assignments_config_and_students_into_a_fresh_course_and_le
         assert text in run.stdout, f"the report does not mention {text}:\n{run.stdout}"
 
 
-def test_adopting_the_same_course_again_changes_nothing_and_says_so(adopt, tmp_path):
+def test_adopting_the_same_course_again_changes_nothing_and_says_so(adopt, empty_gradebook, tmp_path):
     theirs = tmp_path / "theirs"
-    students = their_course(theirs, 3)
-    course = fresh_course(tmp_path / "ours")
+    students = their_course(theirs, 3, empty_gradebook)
+    course = fresh_course(tmp_path / "ours", empty_gradebook)
     assert adopt(course, theirs).returncode == 0
     after_first = digest(course, skip=("gradebook.db",))
     again = adopt(course, theirs)
@@ -151,12 +173,12 @@ def test_adopting_the_same_course_again_changes_nothing_and_says_so(adopt, tmp_p
     assert all(f"student {s['id']}" in again.stdout for s in students), again.stdout
 
 
-def test_a_taken_assignment_name_refuses_everything_unless_renamed(adopt, tmp_path):
+def test_a_taken_assignment_name_refuses_everything_unless_renamed(adopt, empty_gradebook, tmp_path):
     from dlcourse.authoring import md, write_notebook
 
     theirs = tmp_path / "theirs"
-    students = their_course(theirs, 4)
-    course = fresh_course(tmp_path / "ours")
+    students = their_course(theirs, 4, empty_gradebook)
+    course = fresh_course(tmp_path / "ours", empty_gradebook)
     write_notebook(course / "source" / "ps1" / "ps1.ipynb", [md("# our own ps1")])
     before = digest(course)
     refused = adopt(course, theirs)
@@ -178,12 +200,12 @@ def test_a_taken_assignment_name_refuses_everything_unless_renamed(adopt, tmp_pa
     assert not (course / "source" / "ps1_adopted2").exists()
 
 
-def test_a_student_already_here_with_other_details_keeps_ours_and_is_reported(adopt, tmp_path):
+def test_a_student_already_here_with_other_details_keeps_ours_and_is_reported(adopt, empty_gradebook, tmp_path):
     from nbgrader.api import Gradebook
 
     theirs = tmp_path / "theirs"
-    students = their_course(theirs, 5)
-    course = fresh_course(tmp_path / "ours")
+    students = their_course(theirs, 5, empty_gradebook)
+    course = fresh_course(tmp_path / "ours", empty_gradebook)
     mine = {"id": students[0]["id"], "first_name": "Someone", "last_name": "Else", "email": "else@here.example",
             "lms_user_id": None}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
@@ -195,10 +217,10 @@ def test_a_student_already_here_with_other_details_keeps_ours_and_is_reported(ad
     assert f"student {mine['id']}" in conflicts and "else@here.example" in conflicts, run.stdout
 
 
-def test_a_dry_run_reports_and_writes_nothing(adopt, tmp_path):
+def test_a_dry_run_reports_and_writes_nothing(adopt, empty_gradebook, tmp_path):
     theirs = tmp_path / "theirs"
-    students = their_course(theirs, 6)
-    course = fresh_course(tmp_path / "ours")
+    students = their_course(theirs, 6, empty_gradebook)
+    course = fresh_course(tmp_path / "ours", empty_gradebook)
     before = digest(course)
     run = adopt(course, theirs, "--dry-run")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -215,10 +237,10 @@ def test_the_command_refuses_a_folder_that_is_no_nbgrader_course_with_exit_code_
 
 
 @pytest.mark.slow
-def test_an_adopted_assignment_releases_with_the_merged_config(adopt, tmp_path):
+def test_an_adopted_assignment_releases_with_the_merged_config(adopt, empty_gradebook, tmp_path):
     theirs = tmp_path / "theirs"
-    their_course(theirs, 7)
-    course = fresh_course(tmp_path / "ours")
+    their_course(theirs, 7, empty_gradebook)
+    course = fresh_course(tmp_path / "ours", empty_gradebook)
     assert adopt(course, theirs).returncode == 0
     release = subprocess.run([python(), "-m", "dlcourse", "--course", str(course), "release", "ps1"], cwd=course,
                              env=dlcourse_env(), capture_output=True, text=True, timeout=300)
