@@ -93,9 +93,10 @@ def _settings(config) -> dict[tuple[str, str], object]:
 
 
 def _folder(config, root: Path, name: str, default: str) -> Path:
-    course_root = Path(_setting(config, "CourseDirectory", "root", "") or root)
+    """One of their folders; a relative one is taken from ``root``, the folder given (their
+    ``CourseDirectory.root`` often names where the course lived years ago)."""
     folder = Path(_setting(config, "CourseDirectory", name, default))
-    return folder if folder.is_absolute() else course_root / folder
+    return folder if folder.is_absolute() else root / folder
 
 
 def _database(config, root: Path) -> Path | None:
@@ -105,7 +106,7 @@ def _database(config, root: Path) -> Path | None:
         return None
     path = Path(url[len("sqlite:///"):])
     if not path.is_absolute():
-        path = Path(_setting(config, "CourseDirectory", "root", "") or root) / path
+        path = root / path
     return path if path.is_file() else None
 
 
@@ -220,9 +221,20 @@ def adopt(layout: CourseLayout, path: Path, *, rename: bool = False, dry_run: bo
     patterns = (*_ALWAYS_IGNORED, *(_setting(theirs, "CourseDirectory", "ignore", []) or []))
     report = AdoptReport(dry_run=dry_run)
     plan = _Plan()
-    refusals = []
+    refusals: list[str] = []
+    _plan_assignments(layout, source, patterns, rename, plan, report, refusals)
+    _plan_config(layout, theirs_root, theirs, rename, plan, report, refusals)
+    _plan_students(layout, theirs_root, theirs, plan, report)
+    if refusals:
+        raise AdoptRefused("nothing adopted, because:\n  " + "\n  ".join(refusals))
+    if not dry_run:
+        _apply(layout, theirs_config_path, plan, patterns)
+    return report
 
-    # assignments
+
+def _plan_assignments(layout, source: Path, patterns, rename: bool, plan: _Plan, report: AdoptReport,
+                      refusals: list[str]) -> None:
+    """Which of their assignment folders to copy, and under which name."""
     for folder in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = _files(folder, patterns)
         if not any(name.endswith(".ipynb") and "/" not in name for name in files):
@@ -246,14 +258,20 @@ def adopt(layout: CourseLayout, path: Path, *, rename: bool = False, dry_run: bo
             refusals.append(f"assignment {folder.name}: source/{folder.name}/ here has other files "
                             f"(compare them, or pass --rename to adopt it as {folder.name}_adopted)")
 
-    # configuration
+
+def _plan_config(layout, theirs_root: Path, theirs, rename: bool, plan: _Plan, report: AdoptReport,
+                 refusals: list[str]) -> None:
+    """Where to save their config, and the block of their settings for ours."""
+    ours_config_path = layout.root / CONFIG_NAME
+    theirs_config_path = theirs_root / CONFIG_NAME
     if theirs_config_path.is_file():
         ours_text = ours_config_path.read_text()
         base = _strip_block(ours_text)
         ours = _config_of_text(layout.root, base)
         same_bytes = theirs_config_path.read_bytes()
         names = [ADOPTED_CONFIG, *(f"nbgrader_config.adopted{n}.py" for n in range(2, 1000))]
-        target = next(n for n in names if not (layout.root / n).exists() or (layout.root / n).read_bytes() == same_bytes)
+        target = next(n for n in names
+                      if not (layout.root / n).exists() or (layout.root / n).read_bytes() == same_bytes)
         if target != ADOPTED_CONFIG and not (layout.root / target).exists() and not rename:
             refusals.append(f"{ADOPTED_CONFIG} here holds another course's config (pass --rename to save "
                             f"this one beside it as {target})")
@@ -263,7 +281,10 @@ def adopt(layout: CourseLayout, path: Path, *, rename: bool = False, dry_run: bo
             plan.config_target = target
             report.copied.append(f"{CONFIG_NAME} of {theirs_root} -> {target} (nbgrader does not read it)")
         block = _merge_block(theirs_config_path, theirs, ours, report)
-        if block and target == ADOPTED_CONFIG:
+        if block and target != ADOPTED_CONFIG:
+            report.not_taken.append(f"its settings: {CONFIG_NAME} holds those of the course saved as "
+                                    f"{ADOPTED_CONFIG}; copy what you need from {target}")
+        elif block:
             new_text = base.rstrip("\n") + "\n\n" + block
             if new_text == ours_text:
                 report.unchanged.append(f"{CONFIG_NAME}: already holds their settings")
@@ -274,7 +295,9 @@ def adopt(layout: CourseLayout, path: Path, *, rename: bool = False, dry_run: bo
     else:
         report.not_taken.append(f"no {CONFIG_NAME} in {theirs_root}: nbgrader's defaults were theirs")
 
-    # students
+
+def _plan_students(layout, theirs_root: Path, theirs, plan: _Plan, report: AdoptReport) -> None:
+    """Their gradebook's students that are new here; the ones here with other details are conflicts."""
     database = _database(theirs, theirs_root)
     if database is None:
         report.not_taken.append(f"no SQLite gradebook found for {theirs_root}: no students adopted")
@@ -304,12 +327,6 @@ def adopt(layout: CourseLayout, path: Path, *, rename: bool = False, dry_run: bo
                 differ = ", ".join(f"{f}: ours {known[student['id']][f]!r}, theirs {details[f]!r}"
                                    for f in STUDENT_FIELDS if known[student["id"]][f] != details[f])
                 report.conflicts.append(f"student {student['id']}: {differ}")
-
-    if refusals:
-        raise AdoptRefused("nothing adopted, because:\n  " + "\n  ".join(refusals))
-    if not dry_run:
-        _apply(layout, theirs_config_path, plan, patterns)
-    return report
 
 
 def _name(details: dict) -> str:

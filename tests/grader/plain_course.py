@@ -441,7 +441,8 @@ def nbgrader(course: Path, *args: str, timeout: float = 900, check: bool = True)
     env.pop("PYTHONPATH", None)  # stock nbgrader's kernels see only what a plain install sees
     process = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
                              capture_output=True, text=True, timeout=timeout)
-    assert process.returncode == 0 or not check, f"nbgrader {' '.join(args)} failed:\n{process.stdout[-3000:]}{process.stderr[-3000:]}"
+    assert process.returncode == 0 or not check, \
+        f"nbgrader {' '.join(args)} failed:\n{process.stdout[-3000:]}{process.stderr[-3000:]}"
     return process
 
 

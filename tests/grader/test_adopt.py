@@ -1,7 +1,8 @@
 """``dlcourse adopt PATH``: an nbgrader course generated here (assignments, config, a gradebook of students).
 
-Each test runs the command line as an instructor would, on a fresh course (the repository's
-nbgrader_config.py and nothing else) and a generated other course with random students.
+Each test runs the command line (its parser and command, in this process; one test the real
+``python -m dlcourse``) on a fresh course (the repository's nbgrader_config.py and nothing else) and a
+generated other course with random students.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import random
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -42,7 +44,25 @@ def tools_on_path(monkeypatch):
     monkeypatch.setenv("PATH", with_tools_on_path(os.environ)["PATH"])  # nbgrader runs alembic by name
 
 
-def their_course(root: Path, seed: int) -> list[dict]:
+@pytest.fixture(scope="module")
+def empty_gradebook(tmp_path_factory) -> Path:
+    """An empty nbgrader gradebook, made once: creating one runs alembic (seconds); copies are instant."""
+    from nbgrader.api import Gradebook
+
+    from dlcourse.release import with_tools_on_path
+
+    path = tmp_path_factory.mktemp("gradebook") / "gradebook.db"
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = with_tools_on_path(os.environ)["PATH"]
+    try:
+        with Gradebook(f"sqlite:///{path}"):
+            pass
+    finally:
+        os.environ["PATH"] = saved
+    return path
+
+
+def their_course(root: Path, seed: int, gradebook: Path) -> list[dict]:
     """An nbgrader course at ``root``: two assignments (one with a data file), a config, random students."""
     from nbgrader.api import Gradebook
 
@@ -62,6 +82,7 @@ def their_course(root: Path, seed: int) -> list[dict]:
         students.append({"id": f"s{number:03d}", "first_name": first, "last_name": last,
                          "email": rng.choice([f"{first[0].lower()}{number}@uni.example", None]),
                          "lms_user_id": rng.choice([str(rng.randint(10**5, 10**6)), None])})
+    shutil.copyfile(gradebook, root / "gradebook.db")
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         for student in students:
             gradebook.add_student(student["id"], **{k: v for k, v in student.items() if k != "id"})
@@ -69,15 +90,33 @@ def their_course(root: Path, seed: int) -> list[dict]:
     return students
 
 
-def fresh_course(root: Path) -> Path:
+def fresh_course(root: Path, gradebook: Path | None = None) -> Path:
+    """The repository's nbgrader_config.py, and ``gradebook`` (an empty one) if given."""
     root.mkdir(parents=True)
     shutil.copyfile(REPOSITORY / "nbgrader_config.py", root / "nbgrader_config.py")
+    if gradebook is not None:
+        shutil.copyfile(gradebook, root / "gradebook.db")
     return root
 
 
-def adopt(course: Path, theirs: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([python(), "-m", "dlcourse", "--course", str(course), "adopt", str(theirs), *args],
-                          cwd=course, env=dlcourse_env(), capture_output=True, text=True, timeout=300)
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def adopt(capsys):
+    """``dlcourse --course COURSE adopt THEIRS ARGS...`` through the command line's own parser, in this process."""
+    from dlcourse import cli
+
+    def run(course: Path, theirs: Path, *args: str) -> Run:
+        capsys.readouterr()
+        code = cli.main(["--course", str(course), "adopt", str(theirs), *args])
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+    return run
 
 
 def our_students(course: Path) -> list[dict]:
@@ -97,11 +136,11 @@ def config_of(course: Path):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_adopt_copies_assignments_config_and_students_into_a_fresh_course_and_leaves_theirs_alone(tmp_path, seed):
+def test_adopt_copies_assignments_config_and_students_into_a_fresh_course_and_leaves_theirs_alone(adopt, empty_gradebook, tmp_path, seed):
     theirs = tmp_path / "theirs"
-    students = their_course(theirs, seed)
+    students = their_course(theirs, seed, empty_gradebook)
     before = digest(theirs)
-    course = fresh_course(tmp_path / "ours")
+    course = fresh_course(tmp_path / "ours", gradebook=None if seed == 0 else empty_gradebook)  # 0: adopt makes one
     run = adopt(course, theirs)
     assert run.returncode == 0, run.stdout + run.stderr
     assert digest(theirs) == before, "dlcourse adopt changed the other course"
@@ -120,10 +159,10 @@ def test_adopt_copies_assignments_config_and_students_into_a_fresh_course_and_le
         assert text in run.stdout, f"the report does not mention {text}:\n{run.stdout}"
 
 
-def test_adopting_the_same_course_again_changes_nothing_and_says_so(tmp_path):
+def test_adopting_the_same_course_again_changes_nothing_and_says_so(adopt, empty_gradebook, tmp_path):
     theirs = tmp_path / "theirs"
-    students = their_course(theirs, 3)
-    course = fresh_course(tmp_path / "ours")
+    students = their_course(theirs, 3, empty_gradebook)
+    course = fresh_course(tmp_path / "ours", empty_gradebook)
     assert adopt(course, theirs).returncode == 0
     after_first = digest(course, skip=("gradebook.db",))
     again = adopt(course, theirs)
@@ -134,12 +173,12 @@ def test_adopting_the_same_course_again_changes_nothing_and_says_so(tmp_path):
     assert all(f"student {s['id']}" in again.stdout for s in students), again.stdout
 
 
-def test_a_taken_assignment_name_refuses_everything_unless_renamed(tmp_path):
+def test_a_taken_assignment_name_refuses_everything_unless_renamed(adopt, empty_gradebook, tmp_path):
     from dlcourse.authoring import md, write_notebook
 
     theirs = tmp_path / "theirs"
-    students = their_course(theirs, 4)
-    course = fresh_course(tmp_path / "ours")
+    students = their_course(theirs, 4, empty_gradebook)
+    course = fresh_course(tmp_path / "ours", empty_gradebook)
     write_notebook(course / "source" / "ps1" / "ps1.ipynb", [md("# our own ps1")])
     before = digest(course)
     refused = adopt(course, theirs)
@@ -161,12 +200,12 @@ def test_a_taken_assignment_name_refuses_everything_unless_renamed(tmp_path):
     assert not (course / "source" / "ps1_adopted2").exists()
 
 
-def test_a_student_already_here_with_other_details_keeps_ours_and_is_reported(tmp_path):
+def test_a_student_already_here_with_other_details_keeps_ours_and_is_reported(adopt, empty_gradebook, tmp_path):
     from nbgrader.api import Gradebook
 
     theirs = tmp_path / "theirs"
-    students = their_course(theirs, 5)
-    course = fresh_course(tmp_path / "ours")
+    students = their_course(theirs, 5, empty_gradebook)
+    course = fresh_course(tmp_path / "ours", empty_gradebook)
     mine = {"id": students[0]["id"], "first_name": "Someone", "last_name": "Else", "email": "else@here.example",
             "lms_user_id": None}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
@@ -178,10 +217,10 @@ def test_a_student_already_here_with_other_details_keeps_ours_and_is_reported(tm
     assert f"student {mine['id']}" in conflicts and "else@here.example" in conflicts, run.stdout
 
 
-def test_a_dry_run_reports_and_writes_nothing(tmp_path):
+def test_a_dry_run_reports_and_writes_nothing(adopt, empty_gradebook, tmp_path):
     theirs = tmp_path / "theirs"
-    students = their_course(theirs, 6)
-    course = fresh_course(tmp_path / "ours")
+    students = their_course(theirs, 6, empty_gradebook)
+    course = fresh_course(tmp_path / "ours", empty_gradebook)
     before = digest(course)
     run = adopt(course, theirs, "--dry-run")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -189,18 +228,19 @@ def test_a_dry_run_reports_and_writes_nothing(tmp_path):
     assert "dry run" in run.stdout and "assignment ps1" in run.stdout and students[0]["id"] in run.stdout
 
 
-def test_a_folder_that_is_no_nbgrader_course_is_refused(tmp_path):
+def test_the_command_refuses_a_folder_that_is_no_nbgrader_course_with_exit_code_1(tmp_path):
     course = fresh_course(tmp_path / "ours")
     (tmp_path / "empty").mkdir()
-    run = adopt(course, tmp_path / "empty")
+    run = subprocess.run([python(), "-m", "dlcourse", "--course", str(course), "adopt", str(tmp_path / "empty")],
+                         cwd=course, env=dlcourse_env(), capture_output=True, text=True, timeout=300)
     assert run.returncode == 1 and "not an nbgrader course" in run.stderr, run.stderr
 
 
 @pytest.mark.slow
-def test_an_adopted_assignment_releases_with_the_merged_config(tmp_path):
+def test_an_adopted_assignment_releases_with_the_merged_config(adopt, empty_gradebook, tmp_path):
     theirs = tmp_path / "theirs"
-    their_course(theirs, 7)
-    course = fresh_course(tmp_path / "ours")
+    their_course(theirs, 7, empty_gradebook)
+    course = fresh_course(tmp_path / "ours", empty_gradebook)
     assert adopt(course, theirs).returncode == 0
     release = subprocess.run([python(), "-m", "dlcourse", "--course", str(course), "release", "ps1"], cwd=course,
                              env=dlcourse_env(), capture_output=True, text=True, timeout=300)

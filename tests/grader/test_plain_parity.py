@@ -95,7 +95,8 @@ def test_dlcourse_gives_a_hostile_submission_no_more_than_its_honest_counterpart
     over = [f"  {cell}: honest {stock[hostile.honest][cell]}, stock nbgrader {stock[student][cell]}, "
             f"dlcourse {ours[student][cell][0]}: {ours[student][cell][1][:300]!r}"
             for cell in cells if (ours[student][cell][0] or 0.0) > stock[hostile.honest][cell]]
-    assert not over, f"{student} cheats dlcourse (cell: honest points, stock, dlcourse, its message):\n" + "\n".join(over)
+    assert not over, (f"{student} cheats dlcourse (cell: honest points, stock nbgrader's, dlcourse's, dlcourse's "
+                      f"message):\n" + "\n".join(over))
 
 
 def test_no_cell_of_the_plain_assignment_has_to_run_in_the_students_kernel(course, ours):
