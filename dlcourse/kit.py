@@ -444,16 +444,17 @@ def find_secrets(kit: Path, secrets: dict[str, str]) -> list[str]:
     """``file: line (from where)`` for each secret line that stands in a file of ``kit``, as a whole line or
     inside a longer one; and each secret region's marker."""
     found = []
-    for path in sorted(p for p in Path(kit).rglob("*") if p.is_file() and ".git" not in p.parts):
+    kit = Path(kit)
+    for path in sorted(p for p in kit.rglob("*") if p.is_file() and ".git" not in p.relative_to(kit).parts):
         name = path.relative_to(kit)
         lines = kit_lines(path)
-        text = "\n".join(lines)
+        text, whole = "\n".join(lines), set(lines)
         if SECRET_BEGIN.search(text) or SECRET_END.search(text):
             found.append(f"{name}: a solution, hidden-test or mark-scheme marker")
-        for line in set(lines) & secrets.keys():
+        for line in whole & secrets.keys():
             found.append(f"{name}: {line!r} (from {secrets[line]})")
         for secret, where in secrets.items():
-            if secret in text and secret not in lines:
+            if secret in text and secret not in whole:
                 found.append(f"{name}: {secret!r} inside a line (from {where})")
     return found
 
