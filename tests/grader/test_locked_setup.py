@@ -97,7 +97,8 @@ def test_stock_nbgrader_autograde_restores_an_edited_locked_setup_cell(tmp_path)
     master = course / "source" / "locked" / "locked.ipynb"
     authoring.write_notebook(master, [
         authoring.code(SETUP, "setup"),
-        authoring.answer("scaled", "def scaled(x):\n    ### BEGIN SOLUTION\n    return FACTOR * x\n    ### END SOLUTION"),
+        authoring.answer("scaled", "def scaled(x):\n    ### BEGIN SOLUTION\n    return FACTOR * x\n"
+                                   "    ### END SOLUTION"),
         authoring.tests("test_scaled", 1, TESTS),
     ])
     nbgrader(course, "generate_assignment", "locked", "--force")
