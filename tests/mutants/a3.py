@@ -147,6 +147,19 @@ MUTANTS = [
         scores.backward(dscores)
         self.fc1.dW, self.fc1.db, self.fc2.dW, self.fc2.db = (p.grad for p in params)
         return x.grad'''))),
+    # ---- gradient_check
+    ("gradient_check", "compares backward's gradient with itself (always 0)",
+     _edit("gradient_check", ("relative_error(analytic, numerical)", "relative_error(analytic, analytic)"))),
+    ("gradient_check", "loss without dscores: sum(net.forward(x))",
+     _edit("gradient_check", ("float((dscores * net.forward(x)).sum())", "float(net.forward(x).sum())"))),
+    ("gradient_check", "numerical gradient halved",
+     _edit("gradient_check", ("numerical_gradient(loss_at, original, eps)", "numerical_gradient(loss_at, original, eps) / 2"))),
+    ("gradient_check", "fc1 and fc2 under each other's names",
+     _edit("gradient_check", ('errors[f"{layer_name}.{gradient}"]',
+                              'errors[f"{\'fc2\' if layer_name == \'fc1\' else \'fc1\'}.{gradient}"]'))),
+    ("gradient_check", "the perturbed copy left in the network",
+     _edit("gradient_check", ("            setattr(layer, attribute, original)\n",
+                              "            setattr(layer, attribute, original + eps)\n"))),
     # ---- grad_w1
     ("grad_w1", "regulariser term forgotten",
      _edit("grad_w1", ("return zbar1 * x + 2.0 * lam * w1", "return zbar1 * x"))),
@@ -312,6 +325,27 @@ ALTERNATIVES = [
             layer.weight -= lr * layer.dW
             layer.bias -= lr * layer.db
 '''),
+    ("gradient_check", "its own central differences, in place, without dlcourse.testing", '''def gradient_check(net, x, dscores, eps=1e-6):
+    net.forward(x)
+    net.backward(dscores)
+    errors = {}
+    for key in ("fc1.dW", "fc1.db", "fc2.dW", "fc2.db"):
+        layer_name, grad_name = key.split(".")
+        layer = getattr(net, layer_name)
+        param = layer.weight if grad_name == "dW" else layer.bias
+        analytic = getattr(layer, grad_name).clone()
+        numerical = torch.zeros_like(param)
+        for i in range(param.numel()):
+            old = param.view(-1)[i].item()
+            param.view(-1)[i] = old + eps
+            plus = (dscores * net.forward(x)).sum().item()
+            param.view(-1)[i] = old - eps
+            minus = (dscores * net.forward(x)).sum().item()
+            param.view(-1)[i] = old
+            numerical.view(-1)[i] = (plus - minus) / (2 * eps)
+        errors[key] = ((analytic - numerical).abs().max() / (analytic.abs() + numerical.abs()).max()).item()
+    return errors
+'''),
     ("grad_w1", "torch instead of math, sigma' from a1, adjoints named", '''def grad_w1(x, w1, b1, w2, lam, zbar2, activation="sigmoid"):
     z1 = torch.tensor(w1 * x + b1, dtype=torch.float64)
     a1 = torch.sigmoid(z1) if activation == "sigmoid" else torch.tanh(z1)
@@ -394,6 +428,10 @@ PUBLIC = [
     ("fcnet_do", "no dropout at all"),
     ("two_layer_net", "step moves along the gradient"),
     ("two_layer_net", "step updates only the last layer"),
+    ("gradient_check", "compares backward's gradient with itself (always 0)"),
+    ("gradient_check", "loss without dscores: sum(net.forward(x))"),
+    ("gradient_check", "fc1 and fc2 under each other's names"),
+    ("gradient_check", "the perturbed copy left in the network"),
 ]
 PUBLIC += [
     ("mlp", "hidden sizes swapped (256, then 512)"),

@@ -215,3 +215,13 @@ def train_autoencoder(model, images, epochs, batch_size=128, lr=1e-3):
     return fig
 '''),
 ]
+
+# Mistakes the public checks alone must catch (tests/mutants/test_public_checks.py): more than "the loss
+# goes down" is checked before the hand-in.
+PUBLIC = [
+    ("train_autoencoder", "gradients never cleared"),
+    ("train_autoencoder", "SGD instead of Adam"),
+    ("train_autoencoder", "summed instead of mean squared error"),
+    ("train_autoencoder", "batch size ignored (whole data set in one batch)"),
+    ("train_autoencoder", "last partial batch dropped"),
+]
