@@ -62,7 +62,7 @@ class GradingOptions:
     notebook_timeout: float = 600.0  # seconds per notebook, all cells together
     limits: Limits = field(default_factory=Limits)
     read_only: list[str] = field(default_factory=list)  # folders the sandbox shows read-only, e.g. the data sets
-    engine: str = "kernel"  # "kernel": a Jupyter kernel per notebook; "fork": a child of a warm zygote
+    engine: str = "fork"  # "kernel": a Jupyter kernel per notebook; "fork": a child of a warm zygote
     # stderr outputs matching it do not fail a plain test (nbgrader's c.IgnorePattern); None: the course's
     ignore_pattern: str | None = None
 
