@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -175,7 +176,42 @@ def _private_mounts(libc, command: dict) -> None:
     size = int(command["tmpfs_bytes"])
     for target in (WORKDIR, "/tmp", "/run", "/dev/shm"):
         if os.path.isdir(target):
+            kept = _keep_mounts_under(target)
             _mount_tmpfs(libc, target, size)
+            _restore_mounts(libc, kept)
+
+
+def _mount_points() -> list[str]:
+    """This mount namespace's mount points, in the order they were mounted."""
+    points = []
+    with open("/proc/self/mountinfo") as file:
+        for line in file:
+            point = line.split()[4]
+            points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), point))
+    return points
+
+
+def _keep_mounts_under(target: str) -> list[tuple[str, int]]:
+    """The sandbox's read-only binds below ``target`` (data sets, Python, the package when they live in
+    /tmp), each held by an open descriptor so that it can be bound again above the fresh tmpfs."""
+    prefix = target.rstrip("/") + "/"
+    below = [p for p in _mount_points() if p.startswith(prefix)]
+    tops = [p for p in below if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in below)]
+    return [(point, os.open(point, os.O_PATH | os.O_DIRECTORY)) for point in dict.fromkeys(tops)
+            if os.path.isdir(point)]
+
+
+def _restore_mounts(libc, kept: list[tuple[str, int]]) -> None:
+    for point, fd in kept:
+        try:
+            flags = os.fstatvfs(fd).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            os.makedirs(point, exist_ok=True)
+            _check(libc.mount(f"/proc/self/fd/{fd}".encode(), point.encode(), None, MS_BIND | MS_REC, None),
+                   f"binding {point} again", libc)
+            _check(libc.mount(None, point.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, None),
+                   f"making {point} read-only", libc)
+        finally:
+            os.close(fd)
 
 
 def _child(libc, fd: int, command: dict, zygote_pid: int) -> None:

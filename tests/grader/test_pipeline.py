@@ -17,6 +17,7 @@ import pytest
 
 from dlcourse.course import CourseLayout
 from dlcourse.grading import grade_notebook
+from dlcourse.kit import student_files as kit_files
 from dlcourse.notebook import nbgrader_meta
 from dlcourse.release import generate_release
 from helpers import (RELEASE, ROOT, SOURCE, answer_ids, assignments, master_notebooks, mutant_modules, options,
@@ -61,7 +62,8 @@ def secret_lines(master: Path, kinds=("SOLUTION", "HIDDEN TESTS")) -> set[str]:
 
 def student_files() -> list[Path]:
     files = [p for p in RELEASE.rglob("*") if p.is_file()]
-    files += [p for p in (ROOT / "dlcourse").rglob("*.py")]
+    # the package's files a student kit carries (the grader's modules never reach students)
+    files += [ROOT / "dlcourse" / name for name in kit_files()]
     files += [ROOT / "environment.yml"] if (ROOT / "environment.yml").exists() else []
     return files
 
