@@ -93,7 +93,7 @@ CHROMIUM_ARGS = (
 
 INSTALL_HINT = (
     "No PDF engine found. Install a local Chromium, MathJax and Playwright:\n"
-    "    sudo apt-get install chromium libjs-mathjax poppler-utils   (Debian/Ubuntu; in the course repository scripts/setup.sh does it)\n"
+    "    sudo apt-get install chromium libjs-mathjax poppler-utils   (Debian/Ubuntu)\n"
     f"    pip install playwright=={PLAYWRIGHT_VERSION}                   (no browser download needed)\n"
     "or point DLCOURSE_CHROMIUM at a Chrome/Chromium you have. With internet access,\n"
     "`--allow-browser-download` lets nbconvert fetch its own Chromium instead.\n"
