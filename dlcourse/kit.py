@@ -391,7 +391,7 @@ def secret_lines(root: Path) -> dict[str, str]:
     """Every line a student must not see -> where it comes from (``source/a1/a1.ipynb``, ``tests/mutants/a3.py``).
 
     The masters' solution regions (code and written answers' rubrics), hidden tests and mark schemes,
-    and every line of code of ``tests/mutants/*.py``; less the lines that any master shows outside its
+    and every line of code of ``tests/mutants/aN.py``; less the lines that any master shows outside its
     secret regions, or a part of such a line (students see those anyway), imports, and lines shorter
     than :data:`SECRET_MIN_CHARS`.
     """
@@ -405,7 +405,7 @@ def secret_lines(root: Path) -> dict[str, str]:
             public.update(shown)
             for line in hidden:
                 secret.setdefault(line, where)
-    for path in sorted((root / "tests" / "mutants").glob("*.py")):
+    for path in sorted((root / "tests" / "mutants").glob("a*.py")):  # the mutants (aN.py), not the suite's tests
         for line in _mutant_lines(path):
             secret.setdefault(line, str(path.relative_to(root)))
     shown = "\n".join(public)

@@ -104,7 +104,7 @@ REGIONS = {"solution": ("### BEGIN SOLUTION", "### END SOLUTION"),
 # assignment -> per-cell timeout of its grading-mode runs, where 120 s is too short: VGG trains on CIFAR-10
 CELL_TIMEOUT_S = {"a4_convnets": 300}
 # master -> what its grading-mode run must print: it trains on the shrunk data set
-GRADING_MODE_PRINTS = {"a4_vgg_cifar": ("grading mode: True", "training images (64, 3, 32, 32)")}
+GRADING_MODE_PRINTS = {"a4_vgg_cifar": ("(shortened: the notebook is being graded)", "training images (64, 3, 32, 32)")}
 
 
 @functools.cache

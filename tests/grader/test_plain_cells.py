@@ -90,12 +90,14 @@ assert isinstance(c, Counter) and not isinstance(5, Counter)'''
 TEST_PARTIAL = '''score = 0.0
 if ramp(3)[1] == 0.5:
     score += 1.0
-if Counter().add(4) == 4:
-    score += 0.5
+c = Counter()
+c.add(4)
+if c.count == 4:
+    score += 1.0
 score'''
 TEST_STDERR = '''import sys
-print("a message on stderr", file=sys.stderr)
-assert ramp(2)[0] == 0.0'''
+if squares(2) != [1, 4]:
+    print("squares(2) is not [1, 4]", file=sys.stderr)'''
 TEST_GLOBALS = '''assert callable(globals()["ramp"])'''
 
 CHEAT_SQUARES = '''class Yes(list):
@@ -122,6 +124,10 @@ CHEAT_COUNTER = '''class Counter:
 
     def add(self, k):
         return 0  # never counts: only the monkeypatched math.isclose and abs would pass it'''
+OFF_BY_ONE_SQUARES = '''def squares(n):
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    return [i * i for i in range(n)]'''
 EXIT_SQUARES = '''import sys
 
 def squares(n):
@@ -188,6 +194,8 @@ def graded(tmp_path_factory):
     _submit(root, "cheater", {"squares": CHEAT_SQUARES, "sum_of_squares": CHEAT_SUM, "ramp": CHEAT_RAMP,
                               "counter": CHEAT_COUNTER})
     _submit(root, "exiter", {**reference, "squares": EXIT_SQUARES})
+    # the reference gets full marks (so the reference check passes); this one earns partial credit and stderr
+    _submit(root, "partial", {**reference, "squares": OFF_BY_ONE_SQUARES, "counter": CHEAT_COUNTER})
     run = _dlcourse(root, "grade", "ps1", *GRADE_OPTIONS, "--workers", "1")
     assert run.returncode == 0, run.stdout + run.stderr
     scores: dict[str, dict[str, float]] = {}
@@ -212,8 +220,10 @@ def test_numpy_a_class_with_state_and_math_work_on_the_reference_as_in_the_kerne
 
 def test_a_final_number_is_partial_credit_and_stderr_scores_zero_as_in_stock_nbgrader(graded):
     _, _, scores = graded
-    assert scores["honest"]["test_partial"] == 1.5  # 1.0 + 0.5 of 2 points, the cell's final expression
-    assert scores["honest"]["test_stderr"] == 0.0  # "a message on stderr" matches no ignore pattern
+    assert scores["honest"]["test_partial"] == 2.0 and scores["honest"]["test_stderr"] == 1.0
+    assert scores["partial"]["test_partial"] == 1.0  # ramp right, Counter wrong: 1 of 2, the cell's final number
+    assert scores["partial"]["test_stderr"] == 0.0  # no error, but a message on stderr (matching no ignore pattern)
+    assert scores["partial"]["test_ramp"] == 1.0 and scores["partial"]["correct_squares"] == 0.0
 
 
 def test_a_cell_reading_globals_runs_in_the_kernel_and_is_listed_as_not_tamper_proof(graded):
@@ -230,7 +240,7 @@ def test_always_equal_results_and_monkeypatched_numpy_math_and_builtins_score_no
     cheats = {k: scores["cheater"][k] for k in ("correct_squares", "correct_sum_of_squares", "test_ramp",
                                                 "test_counter")}
     assert cheats == dict.fromkeys(cheats, 0.0)
-    assert scores["cheater"]["test_partial"] == 0.0  # zeros from ramp, 0 from add: no partial credit
+    assert scores["cheater"]["test_partial"] == 0.0  # zeros from ramp, a count that stays 0: no partial credit
     assert scores["cheater"]["squares_invalid_input"] == 1.0  # the one thing it does right
 
 
