@@ -96,8 +96,10 @@ if c.count == 4:
     score += 1.0
 score'''
 TEST_STDERR = '''import sys
-if squares(2) != [1, 4]:
-    print("squares(2) is not [1, 4]", file=sys.stderr)'''
+c = Counter()
+c.add(1)
+if c.count != 1:
+    print("Counter().add(1) does not count 1", file=sys.stderr)'''
 TEST_GLOBALS = '''assert callable(globals()["ramp"])'''
 
 CHEAT_SQUARES = '''class Yes(list):
@@ -223,7 +225,7 @@ def test_a_final_number_is_partial_credit_and_stderr_scores_zero_as_in_stock_nbg
     assert scores["honest"]["test_partial"] == 2.0 and scores["honest"]["test_stderr"] == 1.0
     assert scores["partial"]["test_partial"] == 1.0  # ramp right, Counter wrong: 1 of 2, the cell's final number
     assert scores["partial"]["test_stderr"] == 0.0  # no error, but a message on stderr (matching no ignore pattern)
-    assert scores["partial"]["test_ramp"] == 1.0 and scores["partial"]["correct_squares"] == 0.0
+    assert scores["partial"]["test_ramp"] == 1.0 and scores["partial"]["correct_squares"] == 0.0  # problem1
 
 
 def test_a_cell_reading_globals_runs_in_the_kernel_and_is_listed_as_not_tamper_proof(graded):
