@@ -31,7 +31,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import CONFIG_NAME, CourseLayout
+from .course import CONFIG_NAME, CourseLayout, read_config
 
 ADOPTED_CONFIG = "nbgrader_config.adopted.py"
 BLOCK_BEGIN = "# >>> dlcourse adopt"
@@ -75,10 +75,8 @@ class AdoptReport:
 
 def load_config(path: Path):
     """The traitlets Config of an ``nbgrader_config.py`` (the file is run, as nbgrader runs it)."""
-    from traitlets.config.loader import PyFileConfigLoader
-
     try:
-        return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+        return read_config(path)
     except Exception as error:
         raise AdoptRefused(f"cannot read {path}: {type(error).__name__}: {error}") from error
 

@@ -19,6 +19,18 @@ RESULT_NAME = ".dlcourse-result.json"
 STUDENT_KIT_MARKER = "STUDENT_KIT"
 
 
+def read_config(path: Path):
+    """The traitlets ``Config`` of an ``nbgrader_config.py`` (the file is run, as nbgrader runs it); an
+    empty ``Config`` when there is no such file. A broken file raises: each caller decides what that means."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    path = Path(path)
+    if not path.is_file():
+        return Config()
+    return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+
+
 def student_kit() -> bool:
     """Whether this copy of ``dlcourse`` is a student kit's (no masters, no grader, no formgrader)."""
     return (Path(__file__).resolve().parent / STUDENT_KIT_MARKER).is_file()

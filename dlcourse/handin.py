@@ -51,7 +51,7 @@ from pathlib import Path
 import nbformat
 
 from . import pdf as pdf_lib
-from .course import find_course_root
+from .course import CONFIG_NAME, find_course_root, read_config
 from .notebook import grade_id as cell_grade_id, is_graded_cell, is_manual_cell
 
 log = logging.getLogger("dlcourse.handin")
@@ -247,13 +247,7 @@ def _cell_error(cell) -> str:
 
 
 def _nbgrader_config(course_root: Path):
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
-    path = course_root / "nbgrader_config.py"
-    if not path.is_file():
-        return Config()
-    return PyFileConfigLoader(path.name, path=str(course_root)).load_config()
+    return read_config(course_root / CONFIG_NAME)
 
 
 def run_public_tests(notebook_path: Path, course_root: Path) -> TestReport:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import nbformat
 
-from .course import STUDENT_KIT_MARKER, CourseLayout
+from .course import CONFIG_NAME, STUDENT_KIT_MARKER, CourseLayout, read_config
 from .lab import STUDENT_DISABLED_PLUGINS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -222,10 +222,7 @@ dependencies:
 
 def _nbgrader_config(layout: CourseLayout) -> str:
     """The student's nbgrader_config.py: the grader's rules for running a notebook, nothing of its folders."""
-    from traitlets.config.loader import PyFileConfigLoader
-
-    path = layout.root / "nbgrader_config.py"
-    config = PyFileConfigLoader(path.name, path=str(layout.root)).load_config() if path.is_file() else {}
+    config = read_config(layout.root / CONFIG_NAME)
     wanted = [("CourseDirectory", "course_id"), ("Execute", "timeout"), ("IgnorePattern", "enabled"),
               ("IgnorePattern", "pattern")]
     lines = [f"c.{section}.{name} = {config[section][name]!r}" for section, name in wanted

@@ -28,7 +28,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import CONFIG_NAME, CourseLayout
+from .course import CONFIG_NAME, CourseLayout, read_config
 from .notebook import atomic_write
 
 ROSTER_NAME = "roster.csv"
@@ -174,17 +174,13 @@ class Roster:
 
 def required_group_size(layout: CourseLayout) -> int:
     """``c.Dlcourse.group_size`` of ``nbgrader_config.py``, else :data:`DEFAULT_GROUP_SIZE`."""
-    path = layout.root / CONFIG_NAME
-    if path.is_file():
-        from traitlets.config.loader import PyFileConfigLoader
-
-        try:
-            config = PyFileConfigLoader(path.name, path=str(layout.root)).load_config()
-        except Exception:  # a broken config is nbgrader's to report
-            return DEFAULT_GROUP_SIZE
-        section = config.get("Dlcourse", {})
-        if "group_size" in section:
-            return int(section["group_size"])
+    try:
+        config = read_config(layout.root / CONFIG_NAME)
+    except Exception:  # a broken config is nbgrader's to report
+        return DEFAULT_GROUP_SIZE
+    section = config.get("Dlcourse", {})
+    if "group_size" in section:
+        return int(section["group_size"])
     return DEFAULT_GROUP_SIZE
 
 

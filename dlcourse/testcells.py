@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .course import CONFIG_NAME, read_config
 from .notebook import grade_id, is_test_cell, read_notebook, strip_magics
 
 #: Names a plain test never takes from the student's namespace: IPython's own, and the builtins (a
@@ -160,14 +161,9 @@ class CourseSettings:
 
 def course_settings(root: Path) -> CourseSettings:
     """The settings of ``root/nbgrader_config.py`` (defaults when it is missing or broken)."""
-    path = Path(root) / "nbgrader_config.py"
     settings = CourseSettings()
-    if not path.is_file():
-        return settings
-    from traitlets.config.loader import PyFileConfigLoader
-
     try:
-        config = PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+        config = read_config(Path(root) / CONFIG_NAME)
     except Exception:  # a broken config is nbgrader's to report
         return settings
     ignore = config.get("IgnorePattern", {})
