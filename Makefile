@@ -8,7 +8,7 @@ demo: setup
 	.venv/bin/python -m dlcourse demo
 
 test: setup
-	.venv/bin/python -m pytest -n 2 tests
+	.venv/bin/python -m pytest -n 2 --durations=40 tests
 
 bench: setup
 	.venv/bin/python bench/grade_speed.py

@@ -44,7 +44,7 @@ def cmd_release(args) -> int:
 
 def grading_options(args) -> GradingOptions:
     """The options given on the command line over :class:`GradingOptions`' defaults."""
-    from .data import data_root
+    from .course import data_root
 
     options = GradingOptions(isolate=not args.no_isolation, read_only=[str(data_root())])
     if args.cell_timeout is not None:

@@ -119,3 +119,19 @@ def no_such(kind: str, name: str, known: list[str], where) -> str:
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"there is no {kind} {name!r} in {where} ({kind}s: {listed}){hint}"
+
+
+def data_root() -> Path:
+    """Where the data sets live: ``$DLCOURSE_DATA`` if set, else ``data/`` beside the package.
+
+    Beside the package is the course repository's ``data/`` for the instructor (the grader's sandbox
+    mounts it read-only), and the kit's ``data/`` for a student who installed the kit as its README
+    says (``pip install -e .``). A kit installed into site-packages uses ``~/dlcourse-data`` instead.
+    """
+    configured = os.environ.get("DLCOURSE_DATA")
+    if configured:
+        return Path(configured).expanduser()
+    beside = Path(__file__).resolve().parent.parent
+    if student_kit() and beside.name in ("site-packages", "dist-packages"):
+        return Path.home() / "dlcourse-data"
+    return beside / "data"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .course import student_kit
+from .course import data_root  # noqa: F401 - here for students; it lives in course (which needs no torch)
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -39,22 +39,6 @@ DOWNLOAD_TIMEOUT_S = 15
 
 class DataMissingError(FileNotFoundError):
     """The data set's files are not where the course looks for them."""
-
-
-def data_root() -> Path:
-    """Where the data sets live: ``$DLCOURSE_DATA`` if set, else ``data/`` beside the package.
-
-    Beside the package is the course repository's ``data/`` for the instructor (the grader's sandbox
-    mounts it read-only), and the kit's ``data/`` for a student who installed the kit as its README
-    says (``pip install -e .``). A kit installed into site-packages uses ``~/dlcourse-data`` instead.
-    """
-    configured = os.environ.get("DLCOURSE_DATA")
-    if configured:
-        return Path(configured).expanduser()
-    beside = Path(__file__).resolve().parent.parent
-    if student_kit() and beside.name in ("site-packages", "dist-packages"):
-        return Path.home() / "dlcourse-data"
-    return beside / "data"
 
 
 def grading_mode() -> bool:

@@ -54,6 +54,7 @@ class GradebookRecorder:
         ensure_in_gradebook(layout, assignment)
         self.assignment = assignment
         self.gradebook = open_gradebook(layout)
+        self._names: dict[str, dict[str, str]] = {}
 
     def __call__(self, result: SubmissionResult) -> None:
         from nbgrader.api import MissingEntry
@@ -65,10 +66,15 @@ class GradebookRecorder:
             warnings.simplefilter("ignore")
             gradebook.update_or_create_submission(self.assignment, result.student_id)
         for notebook in result.notebooks:
+            try:  # one query per notebook, not one per cell (recording is the main process's serial part)
+                submitted = gradebook.find_submission_notebook(notebook.name, self.assignment, result.student_id)
+            except MissingEntry:
+                continue
+            names = self._cell_names(notebook.name)
+            grades = {names.get(grade.cell_id): grade for grade in submitted.grades}
             for cell in notebook.cells:
-                try:
-                    grade = gradebook.find_grade(cell.grade_id, notebook.name, self.assignment, result.student_id)
-                except MissingEntry:
+                grade = grades.get(cell.grade_id)
+                if grade is None:
                     continue
                 if cell.kind == "test" and cell.state:  # not graded (a grader fault): left to a human
                     grade.auto_score = None
@@ -80,6 +86,13 @@ class GradebookRecorder:
                     grade.auto_score = None
                     grade.needs_manual_grade = grade.manual_score is None
         gradebook.db.commit()
+
+    def _cell_names(self, notebook: str) -> dict[str, str]:
+        """The master's cell ids to grade ids (asking each grade for its name costs a query per cell)."""
+        if notebook not in self._names:
+            master = self.gradebook.find_notebook(notebook, self.assignment)
+            self._names[notebook] = {cell.id: cell.name for cell in [*master.grade_cells, *master.task_cells]}
+        return self._names[notebook]
 
     def close(self) -> None:
         self.gradebook.close()

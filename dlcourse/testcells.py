@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ _FRAME_MODULES = {"inspect": "inspects frames (inspect)", "__main__": "reads the
                   "IPython": "uses IPython (IPython)"}
 
 
+@functools.lru_cache(maxsize=1024)  # asked for each test cell of every submission
 def is_plain(source: str) -> bool:
     """A plain nbgrader test cell: one that imports nothing from the ``dlcourse`` package."""
     try:
@@ -65,6 +67,7 @@ def is_plain(source: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1024)
 def kernel_reason(source: str) -> str | None:
     """Why a plain test cell must run in the student's kernel, or None when handles serve it."""
     if strip_magics(source) != source:

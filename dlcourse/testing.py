@@ -28,6 +28,7 @@ import ast
 import builtins
 import contextlib
 import contextvars
+import functools
 import random
 from typing import Callable, Iterable, Sequence
 
@@ -279,11 +280,12 @@ class Student:
 student = Student()
 
 
-def _top_level_names(source: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)  # student.source() scans every cell, once per call
+def _top_level_names(source: str) -> frozenset[str]:
     try:
         tree = ast.parse(strip_magics(source))
     except SyntaxError:
-        return set()
+        return frozenset()
     names = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -292,7 +294,7 @@ def _top_level_names(source: str) -> set[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
                 names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
-    return names
+    return frozenset(names)
 
 
 # --------------------------------------------------------------------------
@@ -396,11 +398,15 @@ def forbidden_names_in(source: str, forbidden: Iterable[str]) -> list[str]:
     any use of ``getattr`` or ``__import__`` with a computed name, which would
     otherwise hide a call.
     """
-    forbidden = set(forbidden)
+    return list(_forbidden_names_in(source, frozenset(forbidden)))
+
+
+@functools.lru_cache(maxsize=1024)  # each student's cell is checked by several tests
+def _forbidden_names_in(source: str, forbidden: frozenset[str]) -> tuple[str, ...]:
     try:
         tree = ast.parse(strip_magics(source))
     except SyntaxError:
-        return []
+        return ()
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in forbidden:
@@ -423,7 +429,7 @@ def forbidden_names_in(source: str, forbidden: Iterable[str]) -> list[str]:
             found.add("import_module(...)")  # importlib.import_module("torch.nn.functional") hides the import
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in forbidden:
             found.add(node.value)
-    return sorted(found)
+    return tuple(sorted(found))
 
 
 def assert_no_forbidden(name: str, forbidden_source: Iterable[str], forbidden_calls: Iterable[str] = (),

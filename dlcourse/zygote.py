@@ -37,11 +37,10 @@ import time
 import uuid
 from pathlib import Path
 
-import nbformat
-
 from .bridge import wire
 from .isolation import CGroup, Limits, Sandbox
 from .kernel import OUTPUT_LIMIT_BYTES, REPLY_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun, CellTimeout, KernelDied
+from .notebook import new_output
 from .zygote_server import HEADER, ProtocolError
 
 #: A zygote is replaced after this many children, doubt or not.
@@ -153,6 +152,11 @@ def zygote_for(isolate: bool, limits: Limits, read_only: list[Path]) -> Zygote:
         if _finalizer is None:  # a pool's worker ends with os._exit, past atexit; these finalizers still run
             _finalizer = multiprocessing.util.Finalize(None, close_zygote, exitpriority=10)
     return _zygote
+
+
+def warm_zygote(isolate: bool, limits: Limits, read_only: list[Path]) -> None:
+    """Start this process's zygote ahead of its first notebook (the key a :class:`ForkSession` will use)."""
+    zygote_for(isolate, limits, [Path(p) for p in read_only if Path(p).exists()])
 
 
 def close_zygote() -> None:
@@ -282,8 +286,7 @@ class ForkSession:
 
     def _send(self, kind: bytes, payload: bytes) -> None:
         try:
-            self.sock.sendall(HEADER.pack(kind, len(payload)))
-            self.sock.sendall(payload)
+            self.sock.sendall(HEADER.pack(kind, len(payload)) + payload)  # one write: the child wakes once
         except OSError as error:
             self.dead = True
             raise KernelDied("the notebook's process is gone") from error
@@ -331,7 +334,7 @@ class ForkSession:
         except CellTimeout:
             run.status = "timeout"
             if not silent:
-                run.outputs.append(nbformat.v4.new_output(
+                run.outputs.append(new_output(
                     "error", ename="TimeoutError", evalue=f"stopped by the grader after {timeout:.0f} s",
                     traceback=[f"TimeoutError: this cell ran longer than {timeout:.0f} s and was stopped"]))
             self._recover()
@@ -342,7 +345,7 @@ class ForkSession:
             self.in_doubt = True
             self.kill()
         if run.truncated:
-            run.outputs.append(nbformat.v4.new_output(
+            run.outputs.append(new_output(
                 "stream", name="stdout", text=f"\n[output cut by the grader after {OUTPUT_LIMIT_BYTES:,} bytes]\n"))
         run.seconds = time.monotonic() - started
         return run
@@ -357,9 +360,8 @@ def _read_result(result: dict, run: CellRun) -> None:
     for item in result["outputs"]:
         kind = item["output_type"]
         fields = {key: item[key] for key in _OUTPUT_KEYS[kind] if key in item}
-        if kind == "stream" and fields.get("name") not in ("stdout", "stderr"):
-            raise ValueError("bad stream name")
-        output = nbformat.v4.new_output(kind, **fields)
+        _check_output(kind, fields)
+        output = new_output(kind, **fields)
         size += _output_size(output)
         if size > OUTPUT_LIMIT_BYTES:
             run.truncated = True
@@ -370,6 +372,25 @@ def _read_result(result: dict, run: CellRun) -> None:
         run.status = "error"
         run.error_name = str(result.get("error_name", ""))[:200]
         run.error_value = str(result.get("error_value", ""))[:4000]
+
+
+def _check_output(kind: str, fields: dict) -> None:
+    """What nbformat's schema asks of an output, checked here (the child is not trusted; ValueError if not)."""
+    text_like = (str, list)
+    if kind == "stream" and (fields.get("name") not in ("stdout", "stderr")
+                             or not isinstance(fields.get("text", ""), text_like)):
+        raise ValueError("bad stream output")
+    if kind in ("display_data", "execute_result"):
+        data, metadata = fields.get("data", {}), fields.get("metadata", {})
+        if type(data) is not dict or type(metadata) is not dict or not all(type(k) is str for k in data):
+            raise ValueError("bad display output")
+        count = fields.get("execution_count")
+        if kind == "execute_result" and not (count is None or type(count) is int):
+            raise ValueError("bad execution count")
+    if kind == "error" and not (type(fields.get("ename", "")) is str and type(fields.get("evalue", "")) is str
+                                and type(fields.get("traceback", [])) is list
+                                and all(type(line) is str for line in fields.get("traceback", []))):
+        raise ValueError("bad error output")
 
 
 def _output_size(output) -> int:
@@ -411,9 +432,9 @@ class ForkBackend:
         if self.deadline - time.monotonic() <= 0:
             self.timed_out = True
             raise CellTimeout("the test ran out of time")
-        if not self.session.alive():
+        if self.session.dead:  # a child that died since shows as the socket's end (no /proc read per request)
             raise KernelDied("the kernel died while a test ran your code")
-        self.session._send(b"W", wire.dumps(request))
+        self.session._send(b"W", wire.dumps_request(request))
         try:
             kind, payload = self.session._receive(self.deadline, REPLY_LIMIT_BYTES)
         except CellTimeout:

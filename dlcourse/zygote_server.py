@@ -25,7 +25,8 @@ Per notebook it forks a child that
 
 Frames on that socket are a kind byte and a length (:data:`HEADER`), then the
 payload: ``C`` a cell (JSON) and its result (JSON), ``W`` a test's request
-and its reply (``wire.dumps`` bytes), ``T`` the tar archive, ``J`` a short
+(``wire.dumps_request``, a pickle from the grader) and its reply (``wire.dumps``
+bytes, read by the grader with ``weights_only``), ``T`` the tar archive, ``J`` a short
 JSON message. Everything here runs where the student's code runs: nothing
 here is trusted by the grader.
 """
@@ -56,8 +57,7 @@ class ProtocolError(Exception):
 
 
 def send_frame(sock: socket.socket, kind: bytes, payload: bytes) -> None:
-    sock.sendall(HEADER.pack(kind, len(payload)))
-    sock.sendall(payload)
+    sock.sendall(HEADER.pack(kind, len(payload)) + payload)  # one write: the reader wakes once
 
 
 def recv_exact(sock: socket.socket, size: int) -> bytes:
@@ -389,7 +389,7 @@ def _serve(sock: socket.socket, command: dict) -> None:
     import torch
 
     torch.set_num_threads(int(command["threads"]))
-    from .bridge import agent
+    from .bridge import agent, wire
 
     limit = int(command["output_limit"])
     capture_ref = [_Capture(limit)]
@@ -419,8 +419,6 @@ def _serve(sock: socket.socket, command: dict) -> None:
             with shell.builtin_trap:
                 reply = _user(lambda: agent.serve(payload))
             if reply is KeyboardInterrupt:
-                from .bridge import wire
-
                 reply = wire.dumps({"ok": False, "error_type": "KeyboardInterrupt",
                                     "message": "interrupted by the grader", "traceback": ""})
             send_frame(sock, b"W", reply)

@@ -39,7 +39,7 @@ class InProcessBackend:
     """The student's code is in this process (a student's own kernel)."""
 
     def request(self, request: dict) -> dict:
-        return wire.loads(agent.serve(wire.dumps(request)))
+        return wire.loads(agent.serve(wire.dumps_request(request)))
 
     def cell_sources(self) -> list[str]:
         return [str(source) for source in agent.namespace().get("In", [])]
@@ -81,7 +81,7 @@ class KernelBackend:
         return list(self._cell_sources)
 
     def request(self, request: dict) -> dict:
-        payload = base64.b64encode(wire.dumps(request)).decode("ascii")
+        payload = base64.b64encode(wire.dumps_request(request)).decode("ascii")
         code = f"__import__('dlcourse.bridge.agent', fromlist=['serve_b64']).serve_b64('{payload}')"
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:

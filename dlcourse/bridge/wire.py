@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 import numbers
+import pickle
 import sys
 
 import torch
@@ -127,6 +128,20 @@ def dumps(obj) -> bytes:
 def loads(blob: bytes):
     """Read what the other side sent, refusing anything but plain data."""
     return torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
+
+
+def dumps_request(obj) -> bytes:
+    """A test's request, for the student's side: a pickle (a third of ``dumps``' cost).
+
+    Only for what the grader sends to the student's side, which trusts the
+    grader anyway; what comes back is still read with :func:`loads`.
+    """
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def loads_request(blob: bytes):
+    """The student's side reading :func:`dumps_request` (the grader is its only writer)."""
+    return pickle.loads(blob)
 
 
 def describe(obj) -> str:

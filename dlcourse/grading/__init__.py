@@ -42,7 +42,6 @@ from .merge import GradedCell, merge_with_master
 from .reference import ReferenceCheck, check_reference, faults_digest, mark_grader_faults
 from .reports import format_table, load_result, store_result, write_reports
 from .results import CellGrade, GradingOptions, NotebookResult, Status, SubmissionResult
-from .run import grade_notebook
 from .submission import GradingJob, fingerprint, grade_submission
 
 UNISOLATED_WARNING = ("WARNING: graded WITHOUT isolation (--no-isolation): students' code ran with the grader's "
@@ -72,6 +71,28 @@ def _worker_init() -> None:
 
     matplotlib.use("Agg")
     import torch  # noqa: F401 - warm the worker once, not once per student
+
+
+def warm_workers(executor: Executor, workers: int | None, options: GradingOptions) -> None:
+    """Start every worker and its fork engine's zygote now, while this process does its own set-up.
+
+    One quick job per worker (a pool starts a process per job it cannot hand
+    to an idle one); a zygote that fails to start here is started, and its
+    failure reported, by the first notebook that needs it.
+    """
+    if options.engine != "fork":
+        return
+    for _ in range(workers or os.cpu_count() or 1):
+        executor.submit(_warm, options)
+
+
+def _warm(options: GradingOptions) -> None:
+    from ..zygote import warm_zygote
+
+    try:
+        warm_zygote(options.isolate, options.limits, [Path(p) for p in options.read_only])
+    except Exception:  # noqa: BLE001 - see warm_workers
+        pass
 
 
 def jobs_for(layout: CourseLayout, assignment: str, options: GradingOptions,
@@ -207,26 +228,33 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     warnings += [kernel_warning(*cell) for cell in kernel_cells(layout.masters(assignment))]
     timings["checks"] = time.monotonic() - started
     executor = default_executor(workers)
+    recorder = None
     try:
+        warm_workers(executor, workers, options)
         started = time.monotonic()
-        reference = check_reference(layout, assignment, options, executor,
+        timings["recording"] = 0.0
+
+        def open_recorder():  # overlaps the reference's grading (it needs nbgrader's import, seconds)
+            nonlocal recorder
+            opened = time.monotonic()
+            recorder = GradebookRecorder(layout, assignment)
+            timings["recording"] = time.monotonic() - opened
+
+        reference = check_reference(layout, assignment, options, executor, while_waiting=open_recorder,
                                     log=(lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
-        timings["reference"] = time.monotonic() - started
+        timings["reference"] = time.monotonic() - started - timings["recording"]
         if not reference.ok and not force:
             raise ReferenceFailed(reference)
         warnings = reference.warnings() + warnings
+        opened = timings["recording"]
         started = time.monotonic()
-        recorder = GradebookRecorder(layout, assignment)
-        timings["recording"] = opened = time.monotonic() - started
-        try:
-            started = time.monotonic()
-            results = grade_assignment(layout, assignment, workers=workers, options=options, record=recorder,
-                                       progress=progress, reference=reference, executor=executor, timings=timings)
-            results, groups, shared_warnings = share_with_group(layout, assignment, results, record=recorder)
-            timings["students"] = time.monotonic() - started - (timings["recording"] - opened)
-        finally:
-            recorder.close()
+        results = grade_assignment(layout, assignment, workers=workers, options=options, record=recorder,
+                                   progress=progress, reference=reference, executor=executor, timings=timings)
+        results, groups, shared_warnings = share_with_group(layout, assignment, results, record=recorder)
+        timings["students"] = time.monotonic() - started - (timings["recording"] - opened)
     finally:
+        if recorder is not None:
+            recorder.close()
         executor.shutdown(cancel_futures=True)
     warnings += shared_warnings
     started = time.monotonic()
@@ -235,10 +263,18 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     return GradingReport(results, warnings, [grades, cells], reference, timings)
 
 
+def __getattr__(name: str):
+    if name == "grade_notebook":  # lazily: it imports torch (see submission._grade_notebook)
+        from .run import grade_notebook
+
+        return grade_notebook
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CellGrade", "GradedCell", "GradingJob", "GradingOptions", "GradingRefused", "GradingReport", "NotebookResult",
     "ReferenceCheck", "ReferenceFailed", "check_reference", "mark_grader_faults",
-    "Status", "SubmissionResult", "default_executor", "fingerprint", "grade_and_report", "grade_assignment",
+    "Status", "SubmissionResult", "default_executor", "warm_workers", "fingerprint", "grade_and_report", "grade_assignment",
     "grade_notebook", "grade_submission", "jobs_for", "load_result", "merge_with_master", "store_result",
     "write_reports",
 ]

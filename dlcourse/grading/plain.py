@@ -36,11 +36,9 @@ import io
 import re
 import sys
 
-import nbformat
-
 from .. import testing
 from ..bridge import backends, wire
-from ..notebook import strip_magics
+from ..notebook import new_output, strip_magics
 from ..testcells import NEVER_STUDENT_NAMES, cell_names
 
 #: Modules a student's name may stand for that the grader never imports for it (side effects on import).
@@ -195,14 +193,14 @@ def run_plain_cell(source: str, namespace: PlainNamespace, backend: backends.Bac
     finally:
         testing.plain_cell.reset(token)
     if out.getvalue():
-        outputs.append(nbformat.v4.new_output("stream", name="stdout", text=out.getvalue()))
+        outputs.append(new_output("stream", name="stdout", text=out.getvalue()))
     if err.getvalue():
-        outputs.append(nbformat.v4.new_output("stream", name="stderr", text=err.getvalue()))
+        outputs.append(new_output("stream", name="stderr", text=err.getvalue()))
     if failure is not None:
-        outputs.append(nbformat.v4.new_output("error", ename=failure[0], evalue=failure[1][:2000],
+        outputs.append(new_output("error", ename=failure[0], evalue=failure[1][:2000],
                                               traceback=[f"{failure[0]}: {failure[1][:2000]}"]))
     elif result is not None:
-        outputs.append(nbformat.v4.new_output("execute_result", data={"text/plain": result}, execution_count=None))
+        outputs.append(new_output("execute_result", data={"text/plain": result}, execution_count=None))
     return apply_ignore_pattern(outputs, ignore_pattern)
 
 

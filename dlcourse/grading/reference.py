@@ -145,8 +145,13 @@ def judge(result: SubmissionResult) -> ReferenceCheck:
 
 
 def check_reference(layout: CourseLayout, assignment: str, options: GradingOptions,
-                    executor: Executor | None = None, log=None) -> ReferenceCheck:
-    """Grade the master's solutions (or reuse the cached check); ``log(line)`` hears what happens."""
+                    executor: Executor | None = None, log=None, while_waiting=None) -> ReferenceCheck:
+    """Grade the master's solutions (or reuse the cached check); ``log(line)`` hears what happens.
+
+    ``while_waiting()`` is called once, while a worker grades the reference
+    (or at once when the check is cached): the caller's own set-up overlaps it.
+    """
+    while_waiting = while_waiting or (lambda: None)
     log = log or (lambda line: None)
     master_dir = layout.require_assignment(assignment)
     folder = layout.autograded / ".reference" / assignment
@@ -160,14 +165,18 @@ def check_reference(layout: CourseLayout, assignment: str, options: GradingOptio
                                list(stored["check"]["problems"]), cached=True)
         log(f"reference solutions of {assignment}: checked before on this machine "
             f"({'full marks' if check.ok else 'NOT full marks'}; autograded/.reference/{assignment}/)")
+        while_waiting()
         return check
     log(f"checking the reference solutions of {assignment} ...")
     job = GradingJob(REFERENCE_ID, assignment, str(master_dir), str(master_dir), options, fingerprint=stamp)
     if executor is None:
+        while_waiting()
         result = grade_submission(job)
     else:
+        future = executor.submit(grade_submission, job)
+        while_waiting()
         try:
-            result = executor.submit(grade_submission, job).result()
+            result = future.result()
         except Exception as error:  # the worker died: the machine's fault too
             result = SubmissionResult(REFERENCE_ID, assignment, Status.ERROR, [],
                                       warnings=[f"the grader's worker failed on the reference: {error}"])

@@ -28,7 +28,8 @@ from ..bridge import backends
 from ..testcells import is_plain, kernel_reason
 from ..isolation import Sandbox
 from ..kernel import CellTimeout, KernelDied, KernelSession
-from ..notebook import cell_points, grade_id, is_graded_cell, is_test_cell, read_notebook, strip_magics
+from ..notebook import (cell_points, grade_id, is_graded_cell, is_test_cell, new_cell, new_output, read_notebook,
+                        strip_magics)
 from ..zygote import ForkSession
 from .merge import GradedCell, merge_with_master
 from .plain import PlainNamespace, run_in_kernel, run_plain_cell, score_outputs
@@ -98,7 +99,9 @@ class NotebookRun:
             self.session = KernelSession(workdir, {"NBGRADER_EXECUTION": "autograde"}, sandbox=self.sandbox)
         self.deadline = time.monotonic() + options.notebook_timeout
         # the test cells' own names, shared between them (a plain cell also reaches the student's through it)
-        self.namespace = PlainNamespace({"__name__": "__dlcourse_tests__"})
+        # (a plain dict where no cell is plain: every global name a test reads would be a Python call)
+        plain = any(c.role == "test" and is_plain(c.source) for c in cells)
+        self.namespace = (PlainNamespace if plain else dict)({"__name__": "__dlcourse_tests__"})
         self.executed_sources: list[str] = []  # what the student's kernel ran, for student.source()
         self.nodes: list = []  # the graded notebook's cells, with outputs
         self.timings = dict.fromkeys(TIMING_KEYS, 0.0)  # where the seconds went (NotebookResult.timings)
@@ -177,7 +180,7 @@ class NotebookRun:
             passed, text, printed = run_test_cell(cell.source, self.namespace, backend)
             grade.score = grade.max_score if passed else 0.0
             grade.message = text
-            node.outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed[:TEST_OUTPUT_LIMIT])] \
+            node.outputs = [new_output("stream", name="stdout", text=printed[:TEST_OUTPUT_LIMIT])] \
                 if printed else []
             if not passed:
                 node.outputs.append(_error_output("AssertionError", text))
@@ -292,9 +295,9 @@ def copy_submission(source_dir: Path, workdir: Path) -> None:
 
 def _notebook_cell(cell: GradedCell):
     if cell.cell_type == "code":
-        node = nbformat.v4.new_code_cell(cell.source)
+        node = new_cell("code", cell.source)
     elif cell.cell_type == "markdown":
-        node = nbformat.v4.new_markdown_cell(cell.source)
+        node = new_cell("markdown", cell.source)
     else:
         node = nbformat.v4.new_raw_cell(cell.source)
     node.metadata = nbformat.from_dict(cell.metadata)
@@ -308,7 +311,7 @@ def _capped(output):
 
 
 def _error_output(name: str, text: str):
-    return nbformat.v4.new_output("error", ename=name, evalue=text[:2000], traceback=[f"{name}: {text[:2000]}"])
+    return new_output("error", ename=name, evalue=text[:2000], traceback=[f"{name}: {text[:2000]}"])
 
 
 def _is_memory_error(run) -> bool:

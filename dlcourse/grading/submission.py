@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .results import GRADER_VERSION, GradingOptions, NotebookResult, Status, SubmissionResult
-from .run import grade_notebook
 
 
 @dataclass
@@ -49,7 +48,7 @@ def grade_submission(job: GradingJob) -> SubmissionResult:
         if not path.exists() and len(masters) == 1 and len(unmatched) == 1:
             path, renamed = unmatched[0], True
         try:
-            result = grade_notebook(master, path if path.exists() else None, job.options)
+            result = _grade_notebook()(master, path if path.exists() else None, job.options)
         except Exception as error:  # a bug of ours must not lose the other students' grades
             result = NotebookResult(name=master.stem, status=Status.ERROR, cells=[],
                                     message=f"internal grader error: {type(error).__name__}: {error}\n"
@@ -61,3 +60,11 @@ def grade_submission(job: GradingJob) -> SubmissionResult:
     return SubmissionResult(student_id=job.student_id, assignment=job.assignment,
                             status=Status.worst(nb.status for nb in notebooks), notebooks=notebooks,
                             fingerprint=job.fingerprint or fingerprint(job), seconds=time.monotonic() - started)
+
+
+def _grade_notebook():
+    """:func:`.run.grade_notebook`, imported when a notebook is graded: it brings torch, which
+    the ``dlcourse grade`` process itself never needs (its workers grade)."""
+    from .run import grade_notebook
+
+    return grade_notebook

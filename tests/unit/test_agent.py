@@ -21,7 +21,7 @@ from dlcourse.bridge import wire
 
 def serve(**request) -> dict:
     """One request through the agent, as bytes both ways, like the checker sends it."""
-    return wire.loads(agent.serve(wire.dumps(request)))
+    return wire.loads(agent.serve(wire.dumps_request(request)))
 
 
 def handle(name: str) -> dict:
@@ -227,7 +227,7 @@ def test_system_exit_from_the_students_code_is_an_error_reply(notebook):
 def test_keyboard_interrupt_from_the_students_code_propagates(notebook):
     notebook(STUDENT_CELL)
     with pytest.raises(KeyboardInterrupt):
-        agent.serve(wire.dumps({"op": "call", "target": handle("stop"), "args": [], "kwargs": {}}))
+        agent.serve(wire.dumps_request({"op": "call", "target": handle("stop"), "args": [], "kwargs": {}}))
 
 
 # --------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def test_serve_b64_displays_the_base64_reply_under_the_agents_mime_type(monkeypa
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda data, raw=False: shown.append((data, raw)))
-    agent.serve_b64(base64.b64encode(wire.dumps({"op": "operator", "name": "add", "args": [1, 2]})).decode())
+    agent.serve_b64(base64.b64encode(wire.dumps_request({"op": "operator", "name": "add", "args": [1, 2]})).decode())
     [(data, raw)] = shown
     assert raw is True and list(data) == [wire.REPLY_MIME_TYPE]
     assert wire.loads(base64.b64decode(data[wire.REPLY_MIME_TYPE])) == {"ok": True, "value": 3}
