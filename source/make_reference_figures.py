@@ -110,6 +110,12 @@ FIGURES: tuple[Figure, ...] = (
            alt="the autoencoder's training loss per epoch; test digits and their reconstructions"),
 )
 
+#: Cells that draw from the student's code and get no reference figure on purpose, with the reason.
+NO_REFERENCE: dict[tuple[str, str], str] = {
+    ("a1_autodiff/a1_autodiff", "show_A"): "the drawn graph of A (its nodes, their values and gradients) is the "
+                                           "answer to build_A, which the student must work out",
+}
+
 # Run in the kernel before the master: every figure that plt.show() would show is kept (in order) instead.
 _KERNEL_PRELUDE = """
 import matplotlib
