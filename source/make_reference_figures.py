@@ -14,8 +14,10 @@ correct solution gives") is put right after that cell, where ``dlcourse release`
 
 Which figures: those a cell draws from code the student writes (a plot function of theirs, or a given
 cell that plots what their layers, optimisers or models compute). Figures of given code alone (A7's
-learning curves, A4's sample images) look the same for everyone and get none; A1's graph of A gets none
-because the drawn graph (its nodes, their values and gradients) is the answer to ``build_A`` itself.
+learning curves, A4's sample images) look the same for everyone and get none. A figure must never give
+away what the student has to work out or report, so :data:`NO_REFERENCE` leaves out, with the reason, A1's
+graph of A (it is the answer to ``build_A``) and the learning curves of A3 (MNIST) and A4 (VGG16), whose
+final accuracies and shapes the written questions ask the student to report from their own run.
 
 Figures that need MNIST or CIFAR-10 are made only when that data set is where :func:`dlcourse.data.data_root`
 looks; otherwise they are skipped (and an earlier reference cell of theirs stays only while its PNG does).
@@ -90,18 +92,12 @@ FIGURES: tuple[Figure, ...] = (
            alt="ReLU and Sigmoid: forward pass and derivative"),
     Figure("a3_layers/a3_layers", "a3_layers_setup_32", ("spirals",),
            alt="TwoLayerNet on the spirals: training loss and decision regions"),
-    Figure("a3_layers/a3_mnist", "a3_mnist_setup_15", ("mnist_learning_curves",), data="mnist",
-           alt="loss and accuracy per epoch, training and test"),
     Figure("a3_layers/a3_mnist", "a3_mnist_setup_17", ("mnist_predictions",), data="mnist",
            alt="test digits with the predicted and the true class"),
     Figure("a4_convnets/a4_convnets", "edges_demo", ("edges",),
            alt="a bright square and the responses of the two Sobel filters"),
-    Figure("a4_convnets/a4_vgg_cifar", "plot_history", ("vgg_history",), data="cifar10",
-           alt="VGG16's training loss per batch and accuracy per epoch"),
     Figure("a4_convnets/a4_vgg_cifar", "show_examples", ("vgg_examples",), data="cifar10",
            alt="test images with their class probabilities"),
-    Figure("a4_convnets/a4_vgg_cifar", "training_batchnorm", ("vgg_batchnorm_history",), data="cifar10",
-           alt="training curves of VGG16 with and without BatchNorm and Dropout"),
     Figure("a5_rnn_attention/a5_rnn_attention", "gradient_norms_figure", ("gradient_norms",),
            alt="size of the gradient with respect to each input step, for three scales of W_hh"),
     Figure("a5_rnn_attention/a5_rnn_attention", "causal_influence_figure", ("causal_influence",),
@@ -114,6 +110,12 @@ FIGURES: tuple[Figure, ...] = (
 NO_REFERENCE: dict[tuple[str, str], str] = {
     ("a1_autodiff/a1_autodiff", "show_A"): "the drawn graph of A (its nodes, their values and gradients) is the "
                                            "answer to build_A, which the student must work out",
+    # Learning curves whose end points and shapes a written question asks the student to report from their run.
+    ("a3_layers/a3_mnist", "a3_mnist_setup_15"): "mnist_written asks for the final training and test accuracy",
+    ("a4_convnets/a4_vgg_cifar", "plot_history"): "results_written asks for the final accuracies and what the "
+                                                  "curves show",
+    ("a4_convnets/a4_vgg_cifar", "training_batchnorm"): "batchnorm_written asks how BatchNorm and Dropout change "
+                                                        "the curves and the final test accuracy",
 }
 
 # Run in the kernel before the master: every figure that plt.show() would show is kept (in order) instead.
