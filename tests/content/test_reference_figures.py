@@ -251,3 +251,30 @@ def test_render_runs_the_solutions_skips_the_tests_and_returns_each_shown_figure
     assert list(rendered) == ["two"] and len(rendered["two"]) == 2
     assert all(png.startswith(PNG_SIGNATURE) for png in rendered["two"])
     assert rendered["two"][0] != rendered["two"][1]
+
+
+def test_a_data_sets_figures_wait_for_the_real_files_where_the_notebooks_load_them(tmp_path, monkeypatch):
+    from stand_in_data import write_cifar10
+
+    monkeypatch.setenv("DLCOURSE_DATA", str(tmp_path / "nothing"))
+    assert figures.data_available(None)
+    assert not figures.data_available("mnist") and not figures.data_available("cifar10")
+    write_cifar10(tmp_path / "data", n_train=20, n_test=10)
+    monkeypatch.setenv("DLCOURSE_DATA", str(tmp_path / "data"))
+    assert figures.data_available("cifar10") and not figures.data_available("mnist")
+
+
+def test_the_feedback_page_embeds_the_reference_figures_it_shows(tmp_path):
+    import base64
+
+    from dlcourse.feedback import render_html
+
+    shown = [f for f in figures.FIGURES if all(p.is_file() for p in f.paths())]
+    for assignment in sorted({f.assignment for f in shown}):
+        theirs = [f for f in shown if f.assignment == assignment]
+        node = nbformat.v4.new_notebook(cells=[figures.reference_cell(f) for f in theirs]
+                                        + [nbformat.v4.new_markdown_cell("![gone](figures/no_such_figure.png)")])
+        page = render_html(node, tmp_path, RELEASE / assignment)
+        for path in (p for f in theirs for p in f.paths()):
+            assert f"data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}" in page, path
+        assert 'src="figures/no_such_figure.png"' in page
