@@ -21,8 +21,9 @@ final accuracies and shapes the written questions ask the student to report from
 
 Figures that need MNIST or CIFAR-10 are made only when that data set is where :func:`dlcourse.data.data_root`
 looks; otherwise they are skipped (and an earlier reference cell of theirs stays only while its PNG does).
-No stand-in data set is ever used here: a reference figure shows the real data set or is not made.
-Training them runs the full budget (A4's VGG16 takes hours on a CPU; use a GPU).
+A reference figure shows the real data set or is not made: point ``$DLCOURSE_DATA`` only at the real files,
+never at the tests' stand-ins (tests/stand_in_data.py puts Fashion-MNIST under MNIST's names, which this
+script cannot tell apart). Training them runs the full budget (A4's VGG16 takes hours on a CPU; use a GPU).
 
 Rerunning is safe: PNGs are rewritten, the reference cells updated in place, the rest of each notebook
 left as it was (nbformat reads and writes it).
@@ -288,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{figure.notebook:40s} {figure.cell:28s} {path.relative_to(SOURCE.parent)} ({state}"
                       f"{', needs ' + figure.data if figure.data else ''})")
         return 0
+    unknown = sorted(set(args.assignments) - {f.assignment for f in FIGURES})
+    if unknown:
+        parser.error(f"no figures listed for {', '.join(unknown)}; "
+                     f"those with figures: {', '.join(sorted({f.assignment for f in FIGURES}))}")
     skipped = make(args.assignments or None)
     for line in skipped:
         print(f"skipped {line}")
