@@ -91,7 +91,7 @@ def test_every_cell_drawing_from_student_code_has_a_reference_figure_or_a_reason
     assert set(student_figure_cells(master)) == listed | excused
 
 
-def test_the_detector_finds_figures_of_student_code_and_only_those():
+def test_the_detector_finds_figures_of_student_code_and_only_those(tmp_path):
     notebook = nbformat.v4.new_notebook()
 
     def cell(source, **meta):
@@ -106,8 +106,7 @@ def test_the_detector_finds_figures_of_student_code_and_only_those():
     cell("plot_history(f)", id="plot_call", locked=True)
     cell("assert f(1) == 2\nplt.show()", id="test", grade=True, points=1)
     cell("print(ys)", id="no_figure", locked=True)
-    path = ROOT / "test-output" / "figure-detector.ipynb"
-    path.parent.mkdir(exist_ok=True)
+    path = tmp_path / "figure-detector.ipynb"
     nbformat.write(notebook, str(path))
     assert student_figure_cells(path) == ["derived", "plot_call"]
 
