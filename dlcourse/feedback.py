@@ -281,16 +281,19 @@ def copy_mathjax(folder: Path) -> bool:
     return True
 
 
-def render_html(node, folder: Path) -> str:
-    """The feedback page; math typeset by the MathJax copied beside it (the CDN only without one)."""
+def render_html(node, folder: Path, files_dir: Path | None = None) -> str:
+    """The feedback page; math typeset by the MathJax copied beside it (the CDN only without one).
+
+    Images that markdown links relative to ``files_dir`` (the release's reference figures) are embedded,
+    so that the page shows them wherever it is opened; a missing one stays a link."""
     from nbconvert import HTMLExporter
 
     from .pdf import MATHJAX_CDN
 
     local = copy_mathjax(folder)
     url = f"{MATHJAX_FOLDER}/MathJax.js?config={MATHJAX_CONFIG}" if local else f"{MATHJAX_CDN}?config={MATHJAX_CONFIG}"
-    exporter = HTMLExporter(template_name="lab", mathjax_url=url)
-    body, _ = exporter.from_notebook_node(node)
+    exporter = HTMLExporter(template_name="lab", mathjax_url=url, embed_images=files_dir is not None)
+    body, _ = exporter.from_notebook_node(node, resources={"metadata": {"path": str(files_dir)}} if files_dir else None)
     # require.js (from a CDN) only serves widgets, which feedback has none of: offline it would only fail
     body = body.replace(f'<script src="{exporter.require_js_url}"></script>', "", 1)
     return body.replace("</head>", _SUMMARY_CSS + "</head>", 1)
@@ -305,14 +308,14 @@ def write_feedback(layout: CourseLayout, result: SubmissionResult, manual_scores
         release_nb = nbformat.read(str(release), as_version=4) if release.is_file() else None
         node = feedback_notebook(result, index, manual_scores, comments, release_nb)
         path = folder / f"{notebook.name}.html"
-        atomic_write(path, render_html(node, folder))
+        atomic_write(path, render_html(node, folder, release.parent))
         written.append(path)
         if pdf:
             from .pdf import notebook_to_pdf
 
             pdf_node = nbformat.from_dict(json.loads(json.dumps(node)))
             pdf_node.cells[0].source = _SUMMARY_CSS + "\n\n" + pdf_node.cells[0].source
-            written.append(notebook_to_pdf(pdf_node, folder / f"{notebook.name}.pdf",
+            written.append(notebook_to_pdf(pdf_node, folder / f"{notebook.name}.pdf", files_dir=release.parent,
                                            footer=f"{result.student_id} / {result.assignment}").path)
     return written
 

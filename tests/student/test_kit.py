@@ -60,8 +60,8 @@ def secrets() -> dict[str, str]:
 
 def test_the_kit_holds_the_release_the_students_modules_and_its_own_files_and_nothing_else(kit):
     assert {p.name for p in kit.iterdir()} == KIT_TOP_LEVEL
-    released = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "release").rglob("*.ipynb")
-                      if ".ipynb_checkpoints" not in p.parts)
+    released = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "release").rglob("*")
+                      if p.is_file() and ".ipynb_checkpoints" not in p.parts and p.suffix in (".ipynb", ".png"))
     assert sorted(p for p in kit_files(kit) if p.startswith("release/")) == released
     package = {p.removeprefix("dlcourse/") for p in kit_files(kit) if p.startswith("dlcourse/")}
     assert package == set(kit_lib.student_files()) | {"__main__.py", STUDENT_KIT_MARKER}
