@@ -202,6 +202,25 @@ def cmd_student_kit(args) -> int:
     return EXIT_OK
 
 
+def cmd_exam(args) -> int:
+    from .exam import ExamError, build_exam
+    from .pdf import PdfEngineMissing
+
+    layout = _layout(args)
+    split = lambda value: [v for v in value.split(",") if v] if value else None  # noqa: E731
+    try:
+        rows, columns = (int(n) for n in args.room.lower().split("x"))
+        built = build_exam(layout, args.name, items=split(args.items), open_questions=split(args.open),
+                           papers=split(args.papers), seed=args.seed, variants=args.variants,
+                           duration=args.duration, pdf=not args.no_pdf, room=(rows, columns),
+                           students=split(args.students))
+    except (ExamError, PdfEngineMissing, ValueError) as error:
+        print(f"dlcourse exam build: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(built.summary(layout.root))
+    return EXIT_OK
+
+
 def _with_course(module):
     """A student command (``handin``, ``lab``) that also honours the global ``--course``."""
     def run(args) -> int:
@@ -338,6 +357,33 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(e.g. a GitHub Classroom template)")
     kit.add_argument("--no-zip", action="store_true", help="do not write DIR.zip")
     kit.set_defaults(func=cmd_student_kit)
+
+    exam = commands.add_parser("exam", help="an exam from the masters: paper, key, and a notebook to grade",
+                               description="Exams built from the masters' items (see docs/exam.md).",
+                               **_help("dlcourse exam build final-2027 --seed 7 --variants 2"))
+    exam_commands = exam.add_subparsers(dest="exam_command", required=True, metavar="EXAM_COMMAND")
+    build = exam_commands.add_parser(
+        "build", help="write exams/NAME/exam.pdf, key.pdf and source/NAME/exam.ipynb",
+        description="Build an exam from the masters: exams/NAME/exam.pdf (the paper), exams/NAME/key.pdf\n"
+                    "(solutions, points, partial credit) and source/NAME/exam.ipynb, a master that\n"
+                    "`dlcourse release NAME` and `dlcourse grade NAME` take like any assignment. With\n"
+                    "--variants K: exams/NAME/vk/, source/NAME_vk/ and exams/NAME/seating.csv.",
+        **_help("dlcourse exam build final-2027 --items linear,conv2d,rnn --papers recht,vaswani --seed 7"))
+    build.add_argument("name", help="the exam's name (its assignment in source/)")
+    build.add_argument("--items", default=None, help="coding items, comma-separated (default: the eight of "
+                                                     "docs/exam.md)")
+    build.add_argument("--open", default=None, help="open questions: written cells' grade_ids, comma-separated "
+                                                    "(default: those the masters mark for the exam)")
+    build.add_argument("--papers", default=None, help="A7's papers for the single-choice part, comma-separated "
+                                                      "(default: all)")
+    build.add_argument("--seed", type=int, default=0, help="draws option and question orders (default 0)")
+    build.add_argument("--variants", type=int, default=1, help="versions to make (default 1)")
+    build.add_argument("--duration", type=int, default=120, help="minutes (default 120)")
+    build.add_argument("--room", default="10x12", help="ROWSxCOLUMNS of the room, for seating.csv (default 10x12)")
+    build.add_argument("--students", default=None, help="student ids in seating order, comma-separated "
+                                                        "(for seating.csv)")
+    build.add_argument("--no-pdf", action="store_true", help="write only the notebook(s)")
+    build.set_defaults(func=cmd_exam)
 
     add_student_commands(commands, wrap=_with_course)
     return parser
