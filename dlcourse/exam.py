@@ -122,6 +122,7 @@ class OpenQuestion:
     prompt: str
     rubric: str
     points: float
+    context: str = ""
 
 
 @dataclass
@@ -203,9 +204,11 @@ def read_course(root: Path) -> tuple[dict[str, CodingItem], dict[str, OpenQuesti
                 prompt, rubric = _strip_region(cell.source)
                 prompt = _QUESTION_LABEL.sub("", prompt, count=1)
                 before = cells[index - 1] if index else None
+                context = ""  # the text right above the question, which it may refer to ("this objective")
                 if before is not None and before.cell_type == "markdown" and not nbgrader_meta(before).get("grade"):
-                    prompt = before.source.strip() + "\n\n" + prompt  # the text the question refers to
-                open_questions[gid] = OpenQuestion(gid, where, prompt, rubric, float(nbgrader_meta(cell)["points"]))
+                    context = before.source.strip()
+                open_questions[gid] = OpenQuestion(gid, where, prompt, rubric, float(nbgrader_meta(cell)["points"]),
+                                                   context)
             elif meta and "item" in meta:
                 _add_item_cell(items, where, cells, index, cell, meta, by_id)
             elif gid.startswith("reading_") and cell.cell_type == "code":
@@ -463,6 +466,9 @@ def exam_notebook(version: Version):
                        grade=False, solution=False, locked=True))
     for question in version.open_questions:
         q = number[question.key]
+        if question.context:
+            cells.append(_cell("markdown", question.context, f"q{q}_context", grade=False, solution=False,
+                               locked=True))
         body = (f"**Question {q}** ({_points(question.points)}). {question.prompt}\n\n"
                 f"### BEGIN SOLUTION\n{question.rubric}\n### END SOLUTION")
         cells.append(_cell("markdown", body, f"q{q}_{question.key}", grade=True, solution=True, locked=False,
@@ -535,6 +541,7 @@ table.code { border-collapse: collapse; font-family: "DejaVu Sans Mono", monospa
 table.code td { padding: 0 6px; vertical-align: top; border: none; }
 table.code td.n { color: #777; text-align: right; width: 2.6em; user-select: none; border-right: 1px solid #bbb; }
 table.code td.c { white-space: pre-wrap; }
+table.code code { background: none !important; padding: 0; font-size: 9pt; }
 table.code tr.blank td.c { border: 1.5px dashed #333; background: #f4f4f4; font-family: "DejaVu Sans", Arial,
              sans-serif; font-style: italic; }
 table.code tr.solution td.c { background: #eaf4ea; }
@@ -551,6 +558,11 @@ table.code tr.solution td.c { background: #eaf4ea; }
 
 def _e(text: str) -> str:
     return html.escape(text, quote=False)
+
+
+def _task(text: str) -> str:
+    """A task's text as HTML: escaped, `code` in a monospaced font."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
 
 
 def _md(source: str):
@@ -627,7 +639,7 @@ def paper_cells(version: Version, *, key: bool) -> list:
             cells.append(_html(code_table(cell, item.parts, key=key)))
         entries = []
         for part in item.parts:
-            entry = f"<li><b>({part.letter})</b> [{_e(_points(part.points))}] {_e(part.task)}"
+            entry = f"<li><b>({part.letter})</b> [{_e(_points(part.points))}] {_task(part.task)}"
             if key:
                 tests = ", ".join(t.cell for t in item.tests if part in t.parts)
                 entry += (f'<br><span class="key-note">Partial credit: {_e(part.partial)} '
@@ -643,6 +655,8 @@ def paper_cells(version: Version, *, key: bool) -> list:
     cells.append(_html(f'<div class="exam"><h2>Part B: open questions ({_e(_points(points["open"]))})</h2></div>'))
     for question in version.open_questions:
         q = number[question.key]
+        if question.context:
+            cells.append(_md(question.context))
         cells.append(_md(f"**Question {q}** ({_points(question.points)}). {question.prompt}"))
         if key:
             cells.append(_md(f"**Rubric ({_points(question.points)}):** {question.rubric}"))
@@ -674,7 +688,7 @@ def _answer_sheets(version: Version) -> list:
         for part in item.parts:
             height = max(4.0, 1.7 * part.lines + 2) * 1.45
             boxes.append(f'<div class="box" style="min-height:{height:.1f}em"><span class="label">Question {q} '
-                         f"({part.letter})</span> [{_e(_points(part.points))}] {_e(part.task)}</div>")
+                         f"({part.letter})</span> [{_e(_points(part.points))}] {_task(part.task)}</div>")
         cells.append(_html(_sheet_head(version, f"question {q}") + "".join(boxes) + '<div class="page-break"></div>'))
     boxes = [f'<div class="box" style="min-height:{6 + 4 * q_.points:.0f}em"><span class="label">Question '
              f"{number[q_.key]}</span> [{_e(_points(q_.points))}]</div>" for q_ in version.open_questions]
