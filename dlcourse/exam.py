@@ -659,7 +659,7 @@ def paper_cells(version: Version, *, key: bool) -> list:
             cells.append(_md(question.context))
         cells.append(_md(f"**Question {q}** ({_points(question.points)}). {question.prompt}"))
         if key:
-            cells.append(_md(f"**Rubric ({_points(question.points)}):** {question.rubric}"))
+            cells.append(_md(f"**Rubric ({_points(question.points)}):**\n\n{question.rubric}"))
     cells.append(_html('<div class="page-break"></div>'))
     cells.append(_html(f'<div class="exam"><h2>Part C: single choice ({_e(_points(points["choice"]))})</h2>'
                        "<p>Exactly one answer per question; mark it on the answer sheet.</p></div>"))
