@@ -807,6 +807,11 @@ def _is_exam(layout: CourseLayout, assignment: str) -> bool:
     return False
 
 
+def exam_assignments(layout: CourseLayout) -> list[str]:
+    """The assignments of ``source/`` that are exams built here (their notebook's metadata says so)."""
+    return [name for name in layout.assignments() if _is_exam(layout, name)]
+
+
 def _write_versions(path: Path, versions: list[Version]) -> Path:
     data = {"name": versions[0].name, "seed": versions[0].seed, "versions": [
         {"version": v.number, "assignment": v.assignment, "total": v.total,

@@ -138,9 +138,11 @@ def _write_package(target: Path) -> None:
 
 
 def _write_release(layout: CourseLayout, target: Path, regenerate: bool) -> list[str]:
+    from .exam import exam_assignments
     from .release import generate_release
 
-    assignments = layout.assignments()
+    exams = set(exam_assignments(layout))  # an exam is handed out at its sitting, never in the kit
+    assignments = [name for name in layout.assignments() if name not in exams]
     if not assignments:
         raise KitRefused(f"{layout.root} has no assignments in source/ (a kit is written from a course)")
     ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc", ".*")

@@ -189,3 +189,21 @@ def test_building_again_with_fewer_versions_leaves_no_old_version_to_grade(tmp_p
     assert (course / "exams" / "mid" / "seating.csv").is_file()
     # an exam's own masters are not offered as items of the next exam
     assert exam.read_course(course)[0].keys() == exam.read_course(ROOT)[0].keys()
+
+
+def test_the_student_kit_leaves_an_exam_out(tmp_path):
+    from dlcourse.kit import _write_release
+
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "source", course / "source")
+    shutil.copytree(ROOT / "release", course / "release")
+    layout = CourseLayout(course)
+    exam.build_exam(layout, "final", pdf=False, items=["linear"], papers=["recht"])
+    (course / "release" / "final").mkdir()  # as if released for the sitting
+    shutil.copy(course / "source" / "final" / "exam.ipynb", course / "release" / "final")
+    assert exam.exam_assignments(layout) == ["final"]
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    written = _write_release(layout, kit, regenerate=False)
+    assert "final" not in written and not (kit / "final").exists()
+    assert sorted(written) == sorted(a for a in layout.assignments() if a != "final")
