@@ -438,7 +438,7 @@ def exam_notebook(version: Version):
     number = version.numbering()
     points = version.section_points()
     cells = [
-        _cell("code", '# Your name and student number, e.g.\n# NAMES = "Ada Lovelace, 123456"\nNAMES = ""',
+        _cell("code", '# Your name, e.g.\n# NAMES = "Ada Lovelace"\nNAMES = ""',
               "names", grade=False, solution=False, locked=False),
         _cell("markdown", _rules_markdown(version), "exam_rules", grade=False, solution=False, locked=True),
         _cell("code", EXAM_SETUP, "exam_setup", grade=False, solution=False, locked=True),

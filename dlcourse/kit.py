@@ -51,7 +51,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 STUDENT_MODULES = frozenset({
     "dlcourse.course", "dlcourse.notebook", "dlcourse.data", "dlcourse.handin", "dlcourse.pdf", "dlcourse.lab",
     "dlcourse.testing", "dlcourse.bridge.wire", "dlcourse.bridge.agent", "dlcourse.bridge.backends",
-    "dlcourse.kernel", "dlcourse.studentcli", "dlcourse.budget", "dlcourse.checkpoint",
+    "dlcourse.kernel", "dlcourse.studentcli", "dlcourse.budget", "dlcourse.checkpoint", "dlcourse.examlab",
 })
 #: Files of the package that are not modules but that the students' side reads.
 PACKAGE_DATA = ("jupyter_config/labconfig/page_config.json",)
