@@ -781,6 +781,9 @@ def build_exam(layout: CourseLayout, name: str, *, items: list[str] | None = Non
                              seed=seed, variants=variants, duration=duration)
     out = layout.root / "exams" / name
     out.mkdir(parents=True, exist_ok=True)
+    stale = [out / "exam.pdf", out / "key.pdf"] if variants > 1 else [out / "seating.csv", *out.glob("v*/*.pdf")]
+    for path in stale:  # what an earlier build with another number of versions wrote
+        path.unlink(missing_ok=True)
     for stale in ours:  # rebuilding with fewer versions must not leave an old one gradable
         for path in (layout.source / stale).glob("*.ipynb"):
             path.unlink()

@@ -23,7 +23,9 @@ What it does:
    early (Ctrl+C, SIGTERM) hands in the same way: it ends the sitting. A start after the
    deadline hands in at once, without starting the lab.
 
-Not done here: the kernel keeps the machine's network (run the sitting on machines without it).
+5. **No network for the kernel.** The kernel runs in a network namespace of its own
+   (``unshare --net``; the server reaches it over Unix sockets). Where the machine does not allow
+   that (no unprivileged user namespaces, not Linux) the lab says so and the kernel keeps the network.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -114,6 +117,34 @@ def _write_settings(folder: Path, deadline: dt.datetime) -> tuple[Path, Path]:
     return config_dir, settings_dir
 
 
+#: How the sitting's kernel loses the network: a network namespace of its own (Linux user namespaces).
+NO_NETWORK = ("unshare", "--net", "--map-root-user", "--")
+
+
+def network_can_be_cut() -> bool:
+    """Whether :data:`NO_NETWORK` works on this machine (it needs unprivileged user namespaces)."""
+    if shutil.which(NO_NETWORK[0]) is None:
+        return False
+    try:
+        return subprocess.run([*NO_NETWORK, "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def write_kernel_spec(data_dir: Path) -> Path:
+    """A ``python3`` kernel spec that starts the kernel without network (found before the stock one).
+
+    In its own network namespace the kernel cannot reach the server over TCP either, so the server talks
+    to it over Unix sockets (``KernelManager.transport = ipc``), which a network namespace does not cut.
+    """
+    spec = data_dir / "kernels" / "python3" / "kernel.json"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(json.dumps({
+        "argv": [*NO_NETWORK, sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (exam: no network)", "language": "python"}, indent=1))
+    return spec
+
+
 def hand_in(course_root: Path, folder: Path, state: dict, *, stream=None) -> Path:
     """Hands in the sitting's notebook as last saved (notebook and PDF); records it in sitting.json."""
     from .handin import HandinError, handin_report
@@ -148,7 +179,7 @@ def hand_in(course_root: Path, folder: Path, state: dict, *, stream=None) -> Pat
 
 
 def sit(course_root: Path, name: str, *, minutes: float, student: str | None, port: int | None = None,
-        open_browser: bool = True, ip: str = "127.0.0.1", stream=None) -> Path:
+        open_browser: bool = True, ip: str = "127.0.0.1", token: str | None = None, stream=None) -> Path:
     """The whole sitting: prepare (or resume), serve until the deadline or a stop, hand in. Returns the zip."""
     stream = stream or sys.stdout
     folder, state = prepare_sitting(course_root, name, minutes, student)
@@ -160,10 +191,20 @@ def sit(course_root: Path, name: str, *, minutes: float, student: str | None, po
               file=stream, flush=True)
         return hand_in(course_root, folder, state, stream=stream)
     config_dir, settings_dir = _write_settings(folder, deadline)
-    command = lab.lab_command(folder, port=port, open_browser=open_browser, ip=ip, instructor=False,
-                              extra=["--LabApp.default_url=/lab/tree/exam.ipynb", "--LabApp.custom_css=True"])
+    extra = ["--LabApp.default_url=/lab/tree/exam.ipynb", "--LabApp.custom_css=True"]
     env = lab.lab_env(course_root)
     env.update(JUPYTER_CONFIG_DIR=str(config_dir), JUPYTERLAB_SETTINGS_DIR=str(settings_dir))
+    if network_can_be_cut():
+        data_dir = folder / ".jupyter-data"
+        write_kernel_spec(data_dir)
+        env["JUPYTER_PATH"] = os.pathsep.join([str(data_dir)] + [p for p in env.get("JUPYTER_PATH", "").split(
+            os.pathsep) if p])
+        extra.append("--KernelManager.transport=ipc")
+    else:
+        print("dlcourse lab --exam: warning: this machine cannot take the network from the kernel "
+              "(no unprivileged user namespaces); the kernel has the network", file=stream, flush=True)
+    command = lab.lab_command(folder, port=port, open_browser=open_browser, ip=ip, instructor=False, extra=extra,
+                              token=token if token is not None else os.environ.get("DLCOURSE_LAB_TOKEN"))
     print(f"dlcourse lab --exam: {name} for {state['student']}, hand-in at {deadline:%H:%M:%S} "
           f"(the notebook is saved every {AUTOSAVE_SECONDS} s; Ctrl+C ends the sitting and hands in)",
           file=stream, flush=True)

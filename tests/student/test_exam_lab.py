@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -32,6 +33,7 @@ from tiny_course import dlcourse_env, python  # noqa: E402
 
 NAME = "quiz"
 STUDENT = "Ada Lovelace"
+TOKEN = "exam-lab-test-token"
 
 
 @pytest.fixture(scope="module")
@@ -114,14 +116,35 @@ def test_the_countdown_shows_the_minutes_and_seconds_left(seed):
     assert int(minutes) * 60 + int(seconds) == max(0, left)
 
 
+def _kernel_output(kernel_id: str) -> str:
+    """What the lab's own kernel prints when it tries the network (a client on its connection file)."""
+    from jupyter_client import BlockingKernelClient
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    client = BlockingKernelClient(connection_file=str(Path(jupyter_runtime_dir()) / f"kernel-{kernel_id}.json"))
+    client.load_connection_file()
+    printed = []
+    try:
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        client.execute_interactive(
+            "import socket\ntry:\n    socket.create_connection(('192.0.2.1', 80), timeout=3)\n    print('connected')\n"
+            "except OSError as error:\n    print('refused', error)\n",
+            output_hook=lambda message: printed.append(message["content"].get("text", "")), timeout=60)
+    finally:
+        client.stop_channels()
+    return "".join(printed)
+
+
 @pytest.mark.slow
 def test_the_lab_opens_only_the_exam_and_hands_in_what_was_saved_at_the_deadline(released, tmp_path):
     course = _fresh(released, tmp_path)
     port = free_port()
     process = subprocess.Popen(
-        [python(), "-m", "dlcourse", "lab", "--exam", NAME, "--minutes", "0.5", "--student", STUDENT,
+        [python(), "-m", "dlcourse", "lab", "--exam", NAME, "--minutes", "0.75", "--student", STUDENT,
          "--no-browser", "--port", str(port), "--course-root", str(course)],
-        cwd=course, env=dlcourse_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=course, env=dlcourse_env(DLCOURSE_LAB_TOKEN=TOKEN), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
     try:
         folder = course / examlab.SITTING_DIR / NAME
         for _ in range(120):  # the server answers (401 without its token: it is up)
@@ -134,13 +157,20 @@ def test_the_lab_opens_only_the_exam_and_hands_in_what_was_saved_at_the_deadline
                 time.sleep(0.5)
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/custom/custom.css", timeout=5).read().decode()
         assert "left" in page and "hand-in at" in page, "the countdown is served to the page"
+        if examlab.network_can_be_cut():  # the server reaches a kernel that has no network (over Unix sockets)
+            api = f"http://127.0.0.1:{port}/api/kernels?token={TOKEN}"
+            request = urllib.request.Request(api, data=b"{}", method="POST",
+                                             headers={"Content-Type": "application/json"})
+            kernel = json.loads(urllib.request.urlopen(request, timeout=60).read())
+            assert _kernel_output(kernel["id"]).startswith("refused"), "the lab's kernel reached the network"
         notebook = nbformat.read(str(folder / "exam.ipynb"), as_version=4)  # a save, as the autosave does
         notebook.cells[4].source += "\n# saved during the sitting"
         nbformat.write(notebook, str(folder / "exam.ipynb"))
         output, _ = process.communicate(timeout=240)
     finally:
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # SIGTERM: the lab stops its server (and hands in), leaving nothing running
+            process.terminate()
+            process.wait(timeout=120)
     assert process.returncode == 0, output
     assert "time is up" in output
     zip_path = json.loads((folder / "sitting.json").read_text())["zip"]
@@ -149,3 +179,34 @@ def test_the_lab_opens_only_the_exam_and_hands_in_what_was_saved_at_the_deadline
     assert handed_in.cells[4].source.endswith("# saved during the sitting")
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
+
+
+@pytest.mark.skipif(not examlab.network_can_be_cut(), reason="no unprivileged user namespaces here")
+def test_the_sittings_kernel_has_no_network_and_still_talks_to_its_client(tmp_path, monkeypatch):
+    from jupyter_client.manager import KernelManager
+
+    examlab.write_kernel_spec(tmp_path / "data")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    manager = KernelManager(kernel_name="python3", transport="ipc")
+    assert manager.kernel_spec.argv[:len(examlab.NO_NETWORK)] == list(examlab.NO_NETWORK)
+    manager.start_kernel()
+    client = manager.client()
+    try:
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        printed = []
+        client.execute_interactive(
+            "import socket\n"
+            "names = [name for _, name in socket.if_nameindex()]\n"
+            "try:\n"
+            "    socket.create_connection(('192.0.2.1', 80), timeout=3)\n"
+            "    print('connected', names)\n"
+            "except OSError as error:\n"
+            "    print('refused', error.errno, names)\n",
+            output_hook=lambda message: printed.append(message["content"].get("text", "")), timeout=60)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    text = "".join(printed)
+    assert text.startswith("refused") and "['lo']" in text, text
