@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import re
 import shutil
 
 import nbformat
@@ -207,3 +208,22 @@ def test_the_student_kit_leaves_an_exam_out(tmp_path):
     written = _write_release(layout, kit, regenerate=False)
     assert "final" not in written and not (kit / "final").exists()
     assert sorted(written) == sorted(a for a in layout.assignments() if a != "final")
+
+
+def test_the_exam_command_builds_refuses_a_wrong_name_with_exit_1_and_has_an_example(tmp_path, capsys):
+    from dlcourse import cli
+
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "source", course / "source")
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    assert cli.main(["--course", str(course), "exam", "build", "quiz", "--items", "linear,rnn", "--papers",
+                     "recht", "--no-pdf"]) == 0
+    total = exam.plan_versions(ROOT, "quiz", items=["linear", "rnn"], papers=["recht"])[0].total
+    assert f"total {total:g} points" in capsys.readouterr().out
+    assert (course / "source" / "quiz" / "exam.ipynb").is_file()
+    assert cli.main(["--course", str(course), "exam", "build", "quiz", "--items", "convd2"]) == 1
+    assert "there is no exam item 'convd2'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["exam", "build", "quiz", "--help"])
+    assert usage.value.code == 0
+    assert re.search(r"^example:\n  dlcourse exam build ", capsys.readouterr().out, re.M)
