@@ -221,6 +221,19 @@ def cmd_exam(args) -> int:
     return EXIT_OK
 
 
+def cmd_exam_results(args) -> int:
+    from .exam import ExamError, exam_results
+
+    layout = _layout(args)
+    try:
+        path = exam_results(layout, args.name)
+    except ExamError as error:
+        print(f"dlcourse exam results: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"wrote {path.relative_to(layout.root)}")
+    return EXIT_OK
+
+
 def _with_course(module):
     """A student command (``handin``, ``lab``) that also honours the global ``--course``."""
     def run(args) -> int:
@@ -384,6 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "(for seating.csv)")
     build.add_argument("--no-pdf", action="store_true", help="write only the notebook(s)")
     build.set_defaults(func=cmd_exam)
+    results = exam_commands.add_parser(
+        "results", help="exams/NAME/grades.csv: every version's grades, checked against the seating",
+        description="Collect the grades of every version (reports/NAME_vk/grades.csv, from `dlcourse grade`)\n"
+                    "into exams/NAME/grades.csv, with the version each student was seated for.",
+        **_help("dlcourse exam results final-2027"))
+    results.add_argument("name")
+    results.set_defaults(func=cmd_exam_results)
 
     add_student_commands(commands, wrap=_with_course)
     return parser

@@ -745,6 +745,45 @@ def read_seating(path: Path) -> dict[str, str]:
         return {row["student_id"]: row["assignment"] for row in csv.DictReader(handle) if row["student_id"]}
 
 
+def exam_results(layout: CourseLayout, name: str) -> Path:
+    """``exams/NAME/grades.csv``: every graded student of every version, with the version the seating gave.
+
+    Reads each version's ``reports/<assignment>/grades.csv`` (``dlcourse grade``) and ``seating.csv``; a
+    student graded in a version other than the seat's, or seated and graded in none, is flagged in the
+    ``check`` column, for the examiner to look at before the grades go out.
+    """
+    out = layout.root / "exams" / name
+    versions_file = out / "versions.json"
+    if not versions_file.is_file():
+        raise ExamError(f"there is no exam {name!r} built here ({versions_file} is missing): "
+                        f"run `dlcourse exam build {name}` first")
+    versions = json.loads(versions_file.read_text())["versions"]
+    seating = read_seating(out / "seating.csv") if (out / "seating.csv").is_file() else {}
+    rows, graded = [], set()
+    for version in versions:
+        report = layout.reports / version["assignment"] / "grades.csv"
+        if not report.is_file():
+            continue
+        with report.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                student = row["student_id"]
+                graded.add(student)
+                seated = seating.get(student, "")
+                check = "ok" if not seating or seated == version["assignment"] else (
+                    f"seated for {seated}" if seated else "not in the seating list")
+                rows.append([student, version["version"], version["assignment"], row["score"], row["max_score"],
+                             row["status"], check])
+    for student, assignment in sorted(seating.items()):
+        if student not in graded:
+            rows.append([student, "", assignment, "", "", "not graded", "no graded submission"])
+    path = out / "grades.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_id", "version", "assignment", "score", "max_score", "status", "check"])
+        writer.writerows(sorted(rows, key=lambda r: r[0]))
+    return path
+
+
 # --------------------------------------------------------------------------
 # Building it all.
 

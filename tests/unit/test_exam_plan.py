@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import random
 import re
@@ -227,3 +228,39 @@ def test_the_exam_command_builds_refuses_a_wrong_name_with_exit_1_and_has_an_exa
         cli.main(["exam", "build", "quiz", "--help"])
     assert usage.value.code == 0
     assert re.search(r"^example:\n  dlcourse exam build ", capsys.readouterr().out, re.M)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_exam_results_give_every_students_version_and_flag_one_graded_in_another_than_the_seat(tmp_path, seed):
+    rng = random.Random(seed)
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "source", course / "source")
+    layout = CourseLayout(course)
+    students = [f"s{n:02d}" for n in range(rng.randint(4, 12))]
+    built = exam.build_exam(layout, "mid", variants=rng.randint(2, 3), pdf=False, items=["linear"],
+                            papers=["recht"], room=(3, 5), students=students)
+    seated = exam.read_seating(course / "exams" / "mid" / "seating.csv")
+    wrong, absent = rng.sample(students, 2)
+    other = next(v.assignment for v in built.versions if v.assignment != seated[wrong])
+    scores = {}
+    for version in built.versions:
+        folder = course / "reports" / version.assignment
+        folder.mkdir(parents=True)
+        lines = ["student_id,score,max_score,status"]
+        for student in students:
+            if student != absent and (seated[student] == version.assignment) != (student == wrong) \
+                    and (student != wrong or version.assignment == other):
+                scores[student] = rng.randint(0, 6)
+                lines.append(f"{student},{scores[student]},6,ok")
+        (folder / "grades.csv").write_text("\n".join(lines) + "\n")
+    path = exam.exam_results(layout, "mid")
+    rows = {r["student_id"]: r for r in csv.DictReader(path.open())}
+    assert sorted(rows) == sorted(students)
+    for student in students:
+        if student == absent:
+            assert rows[student]["check"] == "no graded submission"
+        elif student == wrong:
+            assert rows[student]["assignment"] == other and rows[student]["check"] == f"seated for {seated[wrong]}"
+        else:
+            assert rows[student]["assignment"] == seated[student] and rows[student]["check"] == "ok"
+            assert float(rows[student]["score"]) == scores[student]
