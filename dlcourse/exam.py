@@ -23,6 +23,7 @@ Everything is drawn from ``seed``: the same command gives the same exam.
 
 from __future__ import annotations
 
+import copy
 import csv
 import html
 import json
@@ -109,10 +110,39 @@ class CodingItem:
     cells: list[ItemCell]
     parts: list[Part]
     tests: list[TestRef]
+    media: "Media" = None
+
+    def __post_init__(self):
+        self.media = self.media or Media()
 
     @property
     def points(self) -> float:
         return sum(p.points for p in self.parts)
+
+
+@dataclass
+class Media:
+    """What a statement shows besides its text: cell attachments, and files it links to (figures)."""
+    attachments: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)  # link as written (relative) -> the file beside the master
+
+    def add(self, cell, folder: Path) -> None:
+        self.attachments.update(cell.get("attachments", {}) or {})
+        for link in _LINKS.findall(cell.source):
+            link = next(part for part in link if part)
+            if re.match(r"^(?:[a-z]+:|/|#)", link):  # http:, data:, attachment:, absolute, anchors
+                continue
+            target = (folder / link).resolve()
+            if target.is_file() and target.is_relative_to(folder.resolve()):
+                self.files[link] = target
+
+    def copy_to(self, folder: Path) -> None:
+        for link, target in self.files.items():
+            (folder / link).parent.mkdir(parents=True, exist_ok=True)
+            (folder / link).write_bytes(target.read_bytes())
+
+
+_LINKS = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?[^)]*\)|<img[^>]*\bsrc=[\"']([^\"']+)[\"']")
 
 
 @dataclass
@@ -123,6 +153,7 @@ class OpenQuestion:
     rubric: str
     points: float
     context: str = ""
+    media: Media = field(default_factory=Media)
 
 
 @dataclass
@@ -156,12 +187,17 @@ def _exam_meta(cell) -> dict | None:
     return meta.get("exam") if isinstance(meta, dict) else None
 
 
-def _statement_before(cells, index: int) -> str | None:
+def _statement_cell(cells, index: int):
     """The nearest markdown text cell above ``index`` (not a graded one)."""
     for cell in reversed(cells[:index]):
         if cell.cell_type == "markdown" and not nbgrader_meta(cell).get("grade"):
-            return cell.source
+            return cell
     return None
+
+
+def _statement_before(cells, index: int) -> str | None:
+    cell = _statement_cell(cells, index)
+    return cell.source if cell is not None else None
 
 
 def _strip_region(source: str) -> tuple[str, str]:
@@ -205,12 +241,15 @@ def read_course(root: Path) -> tuple[dict[str, CodingItem], dict[str, OpenQuesti
                 prompt = _QUESTION_LABEL.sub("", prompt, count=1)
                 before = cells[index - 1] if index else None
                 context = ""  # the text right above the question, which it may refer to ("this objective")
+                media = Media()
                 if before is not None and before.cell_type == "markdown" and not nbgrader_meta(before).get("grade"):
                     context = before.source.strip()
+                    media.add(before, path.parent)
+                media.add(cell, path.parent)
                 open_questions[gid] = OpenQuestion(gid, where, prompt, rubric, float(nbgrader_meta(cell)["points"]),
-                                                   context)
+                                                   context, media)
             elif meta and "item" in meta:
-                _add_item_cell(items, where, cells, index, cell, meta, by_id)
+                _add_item_cell(items, where, cells, index, cell, meta, by_id, path.parent)
             elif gid.startswith("reading_") and cell.cell_type == "code":
                 question = _choice(where, cells, index, cell, by_id)
                 if question:
@@ -220,7 +259,7 @@ def read_course(root: Path) -> tuple[dict[str, CodingItem], dict[str, OpenQuesti
     return items, open_questions, choices
 
 
-def _add_item_cell(items, where, cells, index, cell, meta, by_id) -> None:
+def _add_item_cell(items, where, cells, index, cell, meta, by_id, folder: Path) -> None:
     gid = grade_id(cell)
     key = meta["item"]
     item = items.get(key)
@@ -230,9 +269,10 @@ def _add_item_cell(items, where, cells, index, cell, meta, by_id) -> None:
         raise ExamError(f"exam item {key!r} spans two masters ({item.master}, {where}); keep an item in one")
     if meta.get("title"):
         item.title = meta["title"]
-    statement = _statement_before(cells, index)
-    if statement and statement not in item.statements:
-        item.statements.append(statement)
+    statement = _statement_cell(cells, index)
+    if statement is not None and statement.source not in item.statements:
+        item.statements.append(statement.source)
+        item.media.add(statement, folder)
     regions = regions_of(cell.source)
     item.cells.append(ItemCell(gid, cell.source, regions))
     parts = []
@@ -451,6 +491,8 @@ def exam_notebook(version: Version):
         text = f"### Question {q}. {item.title} ({_points(item.points)})\n\n" + "\n\n".join(item.statements) \
             + f"\n\n{parts}"
         cells.append(_cell("markdown", text, f"q{q}_text", grade=False, solution=False, locked=True))
+        if item.media.attachments:
+            cells[-1]["attachments"] = copy.deepcopy(item.media.attachments)
         for cell in item.cells:
             cells.append(_cell("code", labelled_source(cell, item.parts), f"q{q}_{cell.grade_id}", grade=False,
                                solution=True, locked=False))
@@ -469,6 +511,8 @@ def exam_notebook(version: Version):
         if question.context:
             cells.append(_cell("markdown", question.context, f"q{q}_context", grade=False, solution=False,
                                locked=True))
+            if question.media.attachments:
+                cells[-1]["attachments"] = copy.deepcopy(question.media.attachments)
         body = (f"**Question {q}** ({_points(question.points)}). {question.prompt}\n\n"
                 f"### BEGIN SOLUTION\n{question.rubric}\n### END SOLUTION")
         cells.append(_cell("markdown", body, f"q{q}_{question.key}", grade=True, solution=True, locked=False,
@@ -565,8 +609,11 @@ def _task(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
 
 
-def _md(source: str):
-    return nbformat.v4.new_markdown_cell(source)
+def _md(source: str, media: Media | None = None):
+    cell = nbformat.v4.new_markdown_cell(source)
+    if media is not None and media.attachments:
+        cell["attachments"] = copy.deepcopy(media.attachments)
+    return cell
 
 
 def _html(source: str):
@@ -634,7 +681,7 @@ def paper_cells(version: Version, *, key: bool) -> list:
         q = number[item.key]
         cells.append(_html(f'<div class="exam"><h2>Question {q}. {_e(item.title)} '
                            f'({_e(_points(item.points))})</h2></div>'))
-        cells += [_md(s) for s in item.statements]
+        cells += [_md(s, item.media) for s in item.statements]
         for cell in item.cells:
             cells.append(_html(code_table(cell, item.parts, key=key)))
         entries = []
@@ -656,7 +703,7 @@ def paper_cells(version: Version, *, key: bool) -> list:
     for question in version.open_questions:
         q = number[question.key]
         if question.context:
-            cells.append(_md(question.context))
+            cells.append(_md(question.context, question.media))
         cells.append(_md(f"**Question {q}** ({_points(question.points)}). {question.prompt}"))
         if key:
             cells.append(_md(f"**Rubric ({_points(question.points)}):**\n\n{question.rubric}"))
@@ -833,9 +880,11 @@ def build_exam(layout: CourseLayout, name: str, *, items: list[str] | None = Non
         path = folder / "exam.ipynb"
         nbformat.write(exam_notebook(version), str(path))
         files.append(path)
+        for media in [i.media for i in version.items] + [q.media for q in version.open_questions]:
+            media.copy_to(folder)  # the figures the statements link to, for the release and the PDFs
         if pdf:
             target = out if version.of == 1 else out / f"v{version.number}"
-            files += write_pdfs(version, target)
+            files += write_pdfs(version, target, files_dir=folder)
     files.append(_write_versions(out / "versions.json", versions))
     if variants > 1:
         files.append(write_seating(out / "seating.csv", *room, versions, students or []))
@@ -864,7 +913,7 @@ def _write_versions(path: Path, versions: list[Version]) -> Path:
     return path
 
 
-def write_pdfs(version: Version, folder: Path) -> list[Path]:
+def write_pdfs(version: Version, folder: Path, files_dir: Path | None = None) -> list[Path]:
     from .pdf import notebook_to_pdf
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -873,6 +922,6 @@ def write_pdfs(version: Version, folder: Path) -> list[Path]:
         notebook = nbformat.v4.new_notebook()
         notebook.cells = paper_cells(version, key=key)
         footer = f"exam {version.name}" + (f", {version.label}" if version.label else "") + (" - KEY" if key else "")
-        written.append(notebook_to_pdf(notebook, folder / filename, footer=footer).path)
+        written.append(notebook_to_pdf(notebook, folder / filename, footer=footer, files_dir=files_dir).path)
     return written
 

@@ -264,3 +264,25 @@ def test_exam_results_give_every_students_version_and_flag_one_graded_in_another
         else:
             assert rows[student]["assignment"] == seated[student] and rows[student]["check"] == "ok"
             assert float(rows[student]["score"]) == scores[student]
+
+
+def test_a_statements_figures_and_attachments_come_with_the_exam(tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "source", course / "source")
+    master = course / "source" / "a3_layers" / "a3_layers.ipynb"
+    notebook = nbformat.read(str(master), as_version=4)
+    text = next(c for c in notebook.cells if grade_id(c) == "a3_layers_text_2")
+    png = bytes(range(256)) * 3
+    (master.parent / "figures").mkdir(exist_ok=True)
+    (master.parent / "figures" / "exam-test-linear.png").write_bytes(png)
+    text.source += '\n\n![the layer](figures/exam-test-linear.png)\n\n![inline](attachment:dot.png)'
+    text["attachments"] = {"dot.png": {"image/png": "iVBORw0KGgo="}}
+    nbformat.write(notebook, str(master))
+    built = exam.build_exam(CourseLayout(course), "quiz", pdf=False, items=["linear"], papers=["recht"])
+    folder = course / "source" / "quiz"
+    assert (folder / "figures" / "exam-test-linear.png").read_bytes() == png
+    cells = nbformat.read(str(folder / "exam.ipynb"), as_version=4).cells
+    question = next(c for c in cells if grade_id(c) == "q1_text")
+    assert "figures/exam-test-linear.png" in question.source and question["attachments"] == text["attachments"]
+    paper = exam.paper_cells(built.versions[0], key=False)
+    assert any(c.get("attachments") == text["attachments"] for c in paper)
