@@ -8,7 +8,9 @@ course; the graded run costs the reference check and two notebooks (about a minu
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -45,14 +47,32 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
+def shared_folder(tmp_path_factory, name: str) -> tuple[Path, object]:
+    """A folder this session's xdist workers share (built once, under a lock), else a fresh one."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = tmp_path_factory.getbasetemp().parent  # the session's folder, above each worker's
+        lock = open(root / f"{name}.lock", "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return root / name, lock
+    return tmp_path_factory.mktemp(name), None
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    course = tmp_path_factory.mktemp("exam") / "course"
-    course.mkdir()
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "source", course / "source")
-    output = _dlcourse(course, "exam", "build", NAME, "--seed", "5").stdout
-    _dlcourse(course, "release", NAME)
+    folder, lock = shared_folder(tmp_path_factory, "exam-build")
+    try:
+        course = folder / "course"
+        if not (course / "release" / NAME / "exam.ipynb").is_file():
+            shutil.rmtree(course, ignore_errors=True)
+            course.mkdir(parents=True)
+            shutil.copy(ROOT / "nbgrader_config.py", course)
+            shutil.copytree(ROOT / "source", course / "source")
+            (folder / "build.txt").write_text(_dlcourse(course, "exam", "build", NAME, "--seed", "5").stdout)
+            _dlcourse(course, "release", NAME)
+        output = (folder / "build.txt").read_text()
+    finally:
+        if lock is not None:
+            lock.close()
     version = exam.plan_versions(ROOT, NAME, seed=5)[0]
     folder = course / "exams" / NAME
     return {"course": course, "output": output, "version": version,

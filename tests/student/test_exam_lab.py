@@ -5,7 +5,9 @@ and a deadline seconds away."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import os
 import random
 import re
 import shutil
@@ -39,13 +41,26 @@ TOKEN = "exam-lab-test-token"
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
     """A course with a small exam (one item, one paper) released as students get it."""
-    course = tmp_path_factory.mktemp("examlab") / "course"
-    course.mkdir()
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "source", course / "source")
-    layout = CourseLayout(course)
-    exam.build_exam(layout, NAME, items=["linear"], open_questions=["why_heads"], papers=["recht"], pdf=False)
-    generate_release(layout, NAME)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one release for the session's workers (the tests copy it)
+        folder = tmp_path_factory.getbasetemp().parent / "examlab"
+        lock = open(folder.parent / "examlab.lock", "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    else:
+        folder, lock = tmp_path_factory.mktemp("examlab"), None
+    try:
+        course = folder / "course"
+        if not (course / "release" / NAME / "exam.ipynb").is_file():
+            shutil.rmtree(course, ignore_errors=True)
+            course.mkdir(parents=True)
+            shutil.copy(ROOT / "nbgrader_config.py", course)
+            shutil.copytree(ROOT / "source", course / "source")
+            layout = CourseLayout(course)
+            exam.build_exam(layout, NAME, items=["linear"], open_questions=["why_heads"], papers=["recht"],
+                            pdf=False)
+            generate_release(layout, NAME)
+    finally:
+        if lock is not None:
+            lock.close()
     return course
 
 
