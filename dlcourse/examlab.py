@@ -7,7 +7,8 @@ What it does:
 1. **The sitting folder.** The first start copies the exam's released notebook
    (``release/NAME/exam.ipynb``, or ``NAME/exam.ipynb`` in a student kit) to
    ``exam-sitting/NAME/exam.ipynb`` with the names cell filled in from ``--student``, and
-   writes ``exam-sitting/NAME/sitting.json`` with the deadline (now + ``--minutes``). A later
+   writes ``exam-sitting/NAME/sitting.json`` with the deadline (now + ``--minutes``, by default the
+   duration the exam was built with). A later
    start (after a crash, a closed terminal, a lost connection) keeps both: the notebook as last
    saved and the original deadline; no start ever gives more time.
 2. **Only that notebook.** JupyterLab's root is the sitting folder and it opens the exam's
@@ -49,6 +50,7 @@ from .course import find_course_root
 
 SITTING_DIR = "exam-sitting"
 AUTOSAVE_SECONDS = 10
+DEFAULT_MINUTES = 120
 TICK_SECONDS = 15
 _NAMES_PREFIX = "NAMES ="
 
@@ -73,7 +75,7 @@ def _fill_names(notebook, student: str) -> None:
             return
 
 
-def prepare_sitting(course_root: Path, name: str, minutes: float, student: str | None,
+def prepare_sitting(course_root: Path, name: str, minutes: float | None, student: str | None,
                     now: dt.datetime | None = None) -> tuple[Path, dict]:
     """The sitting's folder and its state (``deadline``, ``student``, ``handed_in``); made on the first start."""
     now = now or dt.datetime.now().astimezone()
@@ -84,6 +86,8 @@ def prepare_sitting(course_root: Path, name: str, minutes: float, student: str |
     if not student or not student.strip():
         raise SittingError('give your name: --student "Ada Lovelace"')
     notebook = nbformat.read(str(exam_notebook_path(course_root, name)), as_version=4)
+    if minutes is None:  # the exam's own duration (dlcourse exam build --duration)
+        minutes = notebook.metadata.get("dlcourse", {}).get("exam", {}).get("duration_minutes", DEFAULT_MINUTES)
     _fill_names(notebook, student.strip())
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, str(folder / "exam.ipynb"))
@@ -178,7 +182,7 @@ def hand_in(course_root: Path, folder: Path, state: dict, *, stream=None) -> Pat
     return result.zip_path
 
 
-def sit(course_root: Path, name: str, *, minutes: float, student: str | None, port: int | None = None,
+def sit(course_root: Path, name: str, *, minutes: float | None, student: str | None, port: int | None = None,
         open_browser: bool = True, ip: str = "127.0.0.1", token: str | None = None, stream=None) -> Path:
     """The whole sitting: prepare (or resume), serve until the deadline or a stop, hand in. Returns the zip."""
     stream = stream or sys.stdout
@@ -258,7 +262,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     lab.add_arguments(parser)
     parser.add_argument("--exam", default=None, metavar="NAME",
                         help="sit exam NAME: only its notebook, a countdown, hand-in at the end (see docs/exam.md)")
-    parser.add_argument("--minutes", type=float, default=120, help="with --exam: the sitting's length (default 120)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help=f"with --exam: the sitting's length (default: the exam's duration, else {DEFAULT_MINUTES})")
     parser.add_argument("--student", default=None, help='with --exam: your name, e.g. "Ada Lovelace" (the names cell)')
     return parser
 

@@ -85,6 +85,10 @@ def test_a_restart_keeps_the_saved_notebook_and_the_first_deadline(released, tmp
     assert json.dumps(STUDENT) in notebook.cells[0].source, "the names cell is filled in from --student"
     notebook.cells[4].source += "\n# saved by the student"
     nbformat.write(notebook, str(folder / "exam.ipynb"))
+    other = _fresh(released, tmp_path / "other")
+    _, default = examlab.prepare_sitting(other, NAME, None, STUDENT, now=start)
+    duration = nbformat.read(str(released / "release" / NAME / "exam.ipynb"), as_version=4).metadata["dlcourse"]["exam"]
+    assert examlab.deadline_of(default) == start + dt.timedelta(minutes=duration["duration_minutes"])
     again, state_again = examlab.prepare_sitting(course, NAME, 600, "someone else", now=start + dt.timedelta(hours=1))
     assert again == folder and state_again == state
     assert examlab.deadline_of(state_again) == start + dt.timedelta(minutes=120)
