@@ -596,6 +596,7 @@ table.code tr.solution td.c { background: #eaf4ea; }
 .choice-grid td, .choice-grid th { border: 1px solid #333; padding: 4px 14px; text-align: center; }
 .sheet-head { border-bottom: 1px solid #000; margin-bottom: 8px; padding-bottom: 4px; }
 .page-break { break-after: page; page-break-after: always; height: 0; }
+.new-page { break-before: page; page-break-before: always; }
 .key-note { color: #333; font-size: 10pt; }
 </style>"""
 
@@ -668,7 +669,7 @@ def _cover(version: Version, *, key: bool) -> str:
             f'<b>Total: {_e(_points(version.total))}.</b></p>'
             f'<table class="sections"><tr><th>section</th><th>points</th></tr>{rows}'
             f'<tr><th>Total</th><th>{_e(_points(version.total))}</th></tr></table>'
-            f"<h2>Rules</h2><ul>{rules}</ul></div><div class=\"page-break\"></div>")
+            f"<h2>Rules</h2><ul>{rules}</ul></div>")
 
 
 def paper_cells(version: Version, *, key: bool) -> list:
@@ -676,11 +677,11 @@ def paper_cells(version: Version, *, key: bool) -> list:
     number = version.numbering()
     cells = [_html(PAPER_CSS + _cover(version, key=key))]
     points = version.section_points()
-    cells.append(_html(f'<div class="exam"><h2>Part A: coding ({_e(_points(points["coding"]))})</h2></div>'))
-    for item in version.items:
+    part_a = f'<h2>Part A: coding ({_e(_points(points["coding"]))})</h2>'
+    for index, item in enumerate(version.items):
         q = number[item.key]
-        cells.append(_html(f'<div class="exam"><h2>Question {q}. {_e(item.title)} '
-                           f'({_e(_points(item.points))})</h2></div>'))
+        cells.append(_html(f'<div class="exam new-page">{part_a if index == 0 else ""}<h2>Question {q}. '
+                           f'{_e(item.title)} ({_e(_points(item.points))})</h2></div>'))
         cells += [_md(s, item.media) for s in item.statements]
         for cell in item.cells:
             cells.append(_html(code_table(cell, item.parts, key=key)))
@@ -698,8 +699,7 @@ def paper_cells(version: Version, *, key: bool) -> list:
                             f"<td>{', '.join('(' + p.letter + ')' for p in t.parts)}</td></tr>" for t in item.tests)
             cells.append(_html('<div class="exam"><table class="sections"><tr><th>autograded test</th>'
                                f"<th>points</th><th>checks</th></tr>{tests}</table></div>"))
-        cells.append(_html('<div class="page-break"></div>'))
-    cells.append(_html(f'<div class="exam"><h2>Part B: open questions ({_e(_points(points["open"]))})</h2></div>'))
+    cells.append(_html(f'<div class="exam new-page"><h2>Part B: open questions ({_e(_points(points["open"]))})</h2></div>'))
     for question in version.open_questions:
         q = number[question.key]
         if question.context:
@@ -707,22 +707,20 @@ def paper_cells(version: Version, *, key: bool) -> list:
         cells.append(_md(f"**Question {q}** ({_points(question.points)}). {question.prompt}"))
         if key:
             cells.append(_md(f"**Rubric ({_points(question.points)}):**\n\n{question.rubric}"))
-    cells.append(_html('<div class="page-break"></div>'))
-    cells.append(_html(f'<div class="exam"><h2>Part C: single choice ({_e(_points(points["choice"]))})</h2>'
+    cells.append(_html(f'<div class="exam new-page"><h2>Part C: single choice ({_e(_points(points["choice"]))})</h2>'
                        "<p>Exactly one answer per question; mark it on the answer sheet.</p></div>"))
     for shown in version.choices:
         q = number[shown.question.key]
         cells.append(_md(f"**Question {q}** ({_points(shown.question.points)}). " + choice_statement(shown)))
         if key:
             cells.append(_md(f"**Answer: {shown.answer}** ({_points(shown.question.points)})"))
-    cells.append(_html('<div class="page-break"></div>'))
     cells += _answer_sheets(version) if not key else [_html(_key_summary(version))]
     return cells
 
 
 def _sheet_head(version: Version, title: str) -> str:
     label = f" ({_e(version.label)})" if version.label else ""
-    return (f'<div class="exam sheet-head"><b>Answer sheet: {_e(title)}</b> &mdash; exam {_e(version.name)}{label}'
+    return (f'<div class="exam sheet-head new-page"><b>Answer sheet: {_e(title)}</b> &mdash; exam {_e(version.name)}{label}'
             "<br>Name: ______________________ Student number: ____________ Seat: ______</div>")
 
 
@@ -736,10 +734,10 @@ def _answer_sheets(version: Version) -> list:
             height = max(4.0, 1.7 * part.lines + 2) * 1.45
             boxes.append(f'<div class="box" style="min-height:{height:.1f}em"><span class="label">Question {q} '
                          f"({part.letter})</span> [{_e(_points(part.points))}] {_task(part.task)}</div>")
-        cells.append(_html(_sheet_head(version, f"question {q}") + "".join(boxes) + '<div class="page-break"></div>'))
+        cells.append(_html(_sheet_head(version, f"question {q}") + "".join(boxes)))
     boxes = [f'<div class="box" style="min-height:{6 + 4 * q_.points:.0f}em"><span class="label">Question '
              f"{number[q_.key]}</span> [{_e(_points(q_.points))}]</div>" for q_ in version.open_questions]
-    cells.append(_html(_sheet_head(version, "open questions") + "".join(boxes) + '<div class="page-break"></div>'))
+    cells.append(_html(_sheet_head(version, "open questions") + "".join(boxes)))
     rows = "".join(f"<tr><td>Question {number[c.question.key]}</td>" + "<td>&#9633;</td>" * len(CHOICES) + "</tr>"
                    for c in version.choices)
     header = "".join(f"<th>{c}</th>" for c in CHOICES)
@@ -752,7 +750,7 @@ def _key_summary(version: Version) -> str:
     number = version.numbering()
     rows = "".join(f"<tr><td>Question {number[c.question.key]}</td><td>{c.answer}</td>"
                    f"<td>{_e(c.question.key)}</td></tr>" for c in version.choices)
-    return (f'<div class="exam"><h2>Single-choice answers at a glance</h2><table class="sections">'
+    return (f'<div class="exam new-page"><h2>Single-choice answers at a glance</h2><table class="sections">'
             f"<tr><th>question</th><th>answer</th><th>paper</th></tr>{rows}</table></div>")
 
 
