@@ -208,12 +208,16 @@ def cmd_exam(args) -> int:
 
     layout = _layout(args)
     split = lambda value: [v for v in value.split(",") if v] if value else None  # noqa: E731
-    try:
-        rows, columns = (int(n) for n in args.room.lower().split("x"))
+    given = {name: value for name, value in (("seed", args.seed), ("variants", args.variants),
+                                             ("duration", args.duration)) if value is not None}
+    try:  # what is not given keeps build_exam's default (the one place defaults live)
+        if args.room:
+            room = tuple(int(n) for n in args.room.lower().split("x") if n.isdigit())
+            if len(room) != 2 or min(room) < 1:
+                raise ValueError(f"--room {args.room!r}: give ROWSxCOLUMNS, e.g. 10x12")
+            given["room"] = room
         built = build_exam(layout, args.name, items=split(args.items), open_questions=split(args.open),
-                           papers=split(args.papers), seed=args.seed, variants=args.variants,
-                           duration=args.duration, pdf=not args.no_pdf, room=(rows, columns),
-                           students=split(args.students))
+                           papers=split(args.papers), pdf=not args.no_pdf, students=split(args.students), **given)
     except (ExamError, PdfEngineMissing, ValueError) as error:
         print(f"dlcourse exam build: {error}", file=sys.stderr)
         return EXIT_REFUSED
@@ -389,10 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "(default: those the masters mark for the exam)")
     build.add_argument("--papers", default=None, help="A7's papers for the single-choice part, comma-separated "
                                                       "(default: all)")
-    build.add_argument("--seed", type=int, default=0, help="draws option and question orders (default 0)")
-    build.add_argument("--variants", type=int, default=1, help="versions to make (default 1)")
-    build.add_argument("--duration", type=int, default=120, help="minutes (default 120)")
-    build.add_argument("--room", default="10x12", help="ROWSxCOLUMNS of the room, for seating.csv (default 10x12)")
+    build.add_argument("--seed", type=int, default=None, help="draws option and question orders (default 0)")
+    build.add_argument("--variants", type=int, default=None, help="versions to make (default 1)")
+    build.add_argument("--duration", type=int, default=None, help="minutes (default: dlcourse.exam.DEFAULT_DURATION)")
+    build.add_argument("--room", default=None, help="ROWSxCOLUMNS of the room, for seating.csv (default "
+                                                    "dlcourse.exam.DEFAULT_ROOM)")
     build.add_argument("--students", default=None, help="student ids in seating order, comma-separated "
                                                         "(for seating.csv)")
     build.add_argument("--no-pdf", action="store_true", help="write only the notebook(s)")

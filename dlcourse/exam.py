@@ -48,6 +48,7 @@ _OPTION = re.compile(r"^- \*\*([A-D])\.\*\*\s*(.*)$")
 DEFAULT_ITEMS = ("linear", "activations", "conv2d", "sgd_momentum", "fcnet_do", "rnn", "self_attention",
                  "autoencoder")
 DEFAULT_DURATION = 120  # minutes
+DEFAULT_ROOM = (10, 12)  # rows, columns of seats
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 CHOICES = "ABCD"
 EXAM_SETUP = "import math\n\nimport torch\nfrom torch import nn\n\ntorch.manual_seed(0)\ntorch.set_num_threads(1)"
@@ -852,7 +853,7 @@ class BuiltExam:
 def build_exam(layout: CourseLayout, name: str, *, items: list[str] | None = None,
                open_questions: list[str] | None = None, papers: list[str] | None = None, seed: int = 0,
                variants: int = 1, duration: int = DEFAULT_DURATION, pdf: bool = True,
-               room: tuple[int, int] = (10, 12), students: list[str] | None = None) -> BuiltExam:
+               room: tuple[int, int] = DEFAULT_ROOM, students: list[str] | None = None) -> BuiltExam:
     """Writes the exam's PDFs, its master notebook(s) and, with versions, the seating list."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
         raise ExamError(f"exam name {name!r}: use letters, digits, '_' and '-'")
