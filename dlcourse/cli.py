@@ -202,6 +202,42 @@ def cmd_student_kit(args) -> int:
     return EXIT_OK
 
 
+def cmd_exam(args) -> int:
+    from .exam import ExamError, build_exam
+    from .pdf import PdfEngineMissing
+
+    layout = _layout(args)
+    split = lambda value: [v for v in value.split(",") if v] if value else None  # noqa: E731
+    given = {name: value for name, value in (("seed", args.seed), ("variants", args.variants),
+                                             ("duration", args.duration)) if value is not None}
+    try:  # what is not given keeps build_exam's default (the one place defaults live)
+        if args.room:
+            room = tuple(int(n) for n in args.room.lower().split("x") if n.isdigit())
+            if len(room) != 2 or min(room) < 1:
+                raise ValueError(f"--room {args.room!r}: give ROWSxCOLUMNS, e.g. 10x12")
+            given["room"] = room
+        built = build_exam(layout, args.name, items=split(args.items), open_questions=split(args.open),
+                           papers=split(args.papers), pdf=not args.no_pdf, students=split(args.students), **given)
+    except (ExamError, PdfEngineMissing, ValueError) as error:
+        print(f"dlcourse exam build: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(built.summary(layout.root))
+    return EXIT_OK
+
+
+def cmd_exam_results(args) -> int:
+    from .exam import ExamError, exam_results
+
+    layout = _layout(args)
+    try:
+        path = exam_results(layout, args.name)
+    except ExamError as error:
+        print(f"dlcourse exam results: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"wrote {path.relative_to(layout.root)}")
+    return EXIT_OK
+
+
 def _with_course(module):
     """A student command (``handin``, ``lab``) that also honours the global ``--course``."""
     def run(args) -> int:
@@ -338,6 +374,41 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(e.g. a GitHub Classroom template)")
     kit.add_argument("--no-zip", action="store_true", help="do not write DIR.zip")
     kit.set_defaults(func=cmd_student_kit)
+
+    exam = commands.add_parser("exam", help="an exam from the masters: paper, key, and a notebook to grade",
+                               description="Exams built from the masters' items (see docs/exam.md).",
+                               **_help("dlcourse exam build final-2027 --seed 7 --variants 2"))
+    exam_commands = exam.add_subparsers(dest="exam_command", required=True, metavar="EXAM_COMMAND")
+    build = exam_commands.add_parser(
+        "build", help="write exams/NAME/exam.pdf, key.pdf and source/NAME/exam.ipynb",
+        description="Build an exam from the masters: exams/NAME/exam.pdf (the paper), exams/NAME/key.pdf\n"
+                    "(solutions, points, partial credit) and source/NAME/exam.ipynb, a master that\n"
+                    "`dlcourse release NAME` and `dlcourse grade NAME` take like any assignment. With\n"
+                    "--variants K: exams/NAME/vk/, source/NAME_vk/ and exams/NAME/seating.csv.",
+        **_help("dlcourse exam build final-2027 --items linear,conv2d,rnn --papers recht,vaswani --seed 7"))
+    build.add_argument("name", help="the exam's name (its assignment in source/)")
+    build.add_argument("--items", default=None, help="coding items, comma-separated (default: the eight of "
+                                                     "docs/exam.md)")
+    build.add_argument("--open", default=None, help="open questions: written cells' grade_ids, comma-separated "
+                                                    "(default: those the masters mark for the exam)")
+    build.add_argument("--papers", default=None, help="A7's papers for the single-choice part, comma-separated "
+                                                      "(default: all)")
+    build.add_argument("--seed", type=int, default=None, help="draws option and question orders (default 0)")
+    build.add_argument("--variants", type=int, default=None, help="versions to make (default 1)")
+    build.add_argument("--duration", type=int, default=None, help="minutes (default: dlcourse.exam.DEFAULT_DURATION)")
+    build.add_argument("--room", default=None, help="ROWSxCOLUMNS of the room, for seating.csv (default "
+                                                    "dlcourse.exam.DEFAULT_ROOM)")
+    build.add_argument("--students", default=None, help="student ids in seating order, comma-separated "
+                                                        "(for seating.csv)")
+    build.add_argument("--no-pdf", action="store_true", help="write only the notebook(s)")
+    build.set_defaults(func=cmd_exam)
+    results = exam_commands.add_parser(
+        "results", help="exams/NAME/grades.csv: every version's grades, checked against the seating",
+        description="Collect the grades of every version (reports/NAME_vk/grades.csv, from `dlcourse grade`)\n"
+                    "into exams/NAME/grades.csv, with the version each student was seated for.",
+        **_help("dlcourse exam results final-2027"))
+    results.add_argument("name")
+    results.set_defaults(func=cmd_exam_results)
 
     add_student_commands(commands, wrap=_with_course)
     return parser

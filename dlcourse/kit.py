@@ -51,7 +51,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 STUDENT_MODULES = frozenset({
     "dlcourse.course", "dlcourse.notebook", "dlcourse.data", "dlcourse.handin", "dlcourse.pdf", "dlcourse.lab",
     "dlcourse.testing", "dlcourse.bridge.wire", "dlcourse.bridge.agent", "dlcourse.bridge.backends",
-    "dlcourse.kernel", "dlcourse.studentcli", "dlcourse.budget", "dlcourse.checkpoint",
+    "dlcourse.kernel", "dlcourse.studentcli", "dlcourse.budget", "dlcourse.checkpoint", "dlcourse.examlab",
 })
 #: Files of the package that are not modules but that the students' side reads.
 PACKAGE_DATA = ("jupyter_config/labconfig/page_config.json",)
@@ -138,9 +138,11 @@ def _write_package(target: Path) -> None:
 
 
 def _write_release(layout: CourseLayout, target: Path, regenerate: bool) -> list[str]:
+    from .exam import exam_assignments
     from .release import generate_release
 
-    assignments = layout.assignments()
+    exams = set(exam_assignments(layout))  # an exam is handed out at its sitting, never in the kit
+    assignments = [name for name in layout.assignments() if name not in exams]
     if not assignments:
         raise KitRefused(f"{layout.root} has no assignments in source/ (a kit is written from a course)")
     ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc", ".*")

@@ -53,7 +53,28 @@ def generate_release(layout: CourseLayout, assignment: str, release_dir: Path | 
     if db_url is not None:
         args.append(f"--CourseDirectory.db_url={db_url}")
     run_nbgrader(layout, *args)
-    return Path(release_dir or layout.release) / assignment
+    released = Path(release_dir or layout.release) / assignment
+    strip_exam_metadata(released)
+    return released
+
+
+def strip_exam_metadata(folder: Path) -> None:
+    """Removes the exam's split of the items (``metadata["dlcourse"]["exam"]``, see docs/exam.md) from
+    released notebooks: it is the examiners' (points and partial credit), and nbgrader copies cell metadata."""
+    import nbformat
+
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        notebook = nbformat.read(str(path), as_version=4)
+        found = False
+        for cell in notebook.cells:
+            ours = cell.metadata.get("dlcourse")
+            if isinstance(ours, dict) and "exam" in ours:
+                del ours["exam"]
+                if not ours:
+                    del cell.metadata["dlcourse"]
+                found = True
+        if found:
+            nbformat.write(notebook, str(path))
 
 
 class StrictTestsRefused(RuntimeError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import handin, lab
+from . import examlab, handin, lab
 
 EXIT_CODES = "exit codes: 0 done, 1 refused (the message says why), 2 usage error (a wrong option)"
 
@@ -70,8 +70,8 @@ STUDENT_COMMANDS = (
     ("handin", handin, "check, export to PDF and zip your notebooks",
      'dlcourse handin a1_autodiff --names "Ada Lovelace, Alan Turing"',
      EXIT_CODES + ", 3 handed in without PDFs (no PDF engine)"),
-    ("lab", lab, "start JupyterLab in the course or kit, with nbgrader's extensions", "dlcourse lab --no-browser",
-     EXIT_CODES),
+    ("lab", examlab, "start JupyterLab in the course or kit, with nbgrader's extensions (--exam: an exam sitting)",
+     "dlcourse lab --no-browser", EXIT_CODES),
     ("data", _DataCommand, "fetch the data sets (MNIST, CIFAR-10) once, or say where to put them",
      "dlcourse data mnist", EXIT_CODES),
 )
