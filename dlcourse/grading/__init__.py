@@ -134,7 +134,7 @@ def grade_assignment(layout: CourseLayout, assignment: str, *, workers: int | No
         try:
             futures = {executor.submit(grade_submission, job): job for job in pending}
             for future in as_completed(futures):
-                job = futures[future]
+                job = futures.pop(future)  # held no longer than it takes to store: memory stays flat
                 try:
                     result = future.result()
                 except Exception as error:  # a worker died: that student only
@@ -146,6 +146,8 @@ def grade_assignment(layout: CourseLayout, assignment: str, *, workers: int | No
                 results[job.student_id] = result
                 if record:
                     record(result)
+                for notebook in result.notebooks:
+                    notebook.graded = None  # stored; as a stored result is loaded (with_notebooks=False)
                 timings["recording"] += time.monotonic() - stored
                 bar.update(1)
         finally:
@@ -170,7 +172,8 @@ class GradingReport:
 
 
 def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOptions | None = None, *,
-                     workers: int | None = None, progress: bool = True, force: bool = False) -> GradingReport:
+                     workers: int | None = None, progress: bool = True, force: bool = False,
+                     executor: Executor | None = None) -> GradingReport:
     """The whole ``dlcourse grade``: check, grade the reference, grade, record in the gradebook, write the reports.
 
     Raises :class:`GradingRefused` (with what to do) when there is nothing to
@@ -178,6 +181,8 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     (a GradingRefused) when the master's own solutions do not get full marks
     here, unless ``force``: then those cells are not graded for anyone.
     ``report.timings`` says where the seconds went (see bench/profile_grading.py).
+    ``executor``: where the jobs run (e.g. :class:`dlcourse.cluster.ClusterExecutor`; the caller shuts it
+    down), instead of local worker processes.
     """
     from ..gradebook import GradebookRecorder
 
@@ -206,7 +211,8 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     warnings = ([] if options.isolate else [UNISOLATED_WARNING]) + collect_warnings(layout, assignment)
     warnings += [kernel_warning(*cell) for cell in kernel_cells(layout.masters(assignment))]
     timings["checks"] = time.monotonic() - started
-    executor = default_executor(workers)
+    own = executor is None
+    executor = executor or default_executor(workers)
     try:
         started = time.monotonic()
         reference = check_reference(layout, assignment, options, executor,
@@ -227,7 +233,8 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
         finally:
             recorder.close()
     finally:
-        executor.shutdown(cancel_futures=True)
+        if own:
+            executor.shutdown(cancel_futures=True)
     warnings += shared_warnings
     started = time.monotonic()
     grades, cells = write_reports(layout, assignment, results, warnings, groups)
