@@ -71,6 +71,12 @@ WORKER_WAIT = 600.0
 #: How many workers a job may kill and be retried (Dask's ``distributed.scheduler.allowed-failures``; the
 #: scheduler's own setting where it is not started by ``--cluster local:N``).
 ALLOWED_FAILURES = 2
+#: A job that Dask gave up on (its workers died) but that never started that often was only queued on
+#: workers another job killed: it is submitted again, at most this many times.
+RESUBMITS = 5
+#: The scheduler's event topic where each job says it started (to tell a job that kills workers from one
+#: that was only queued on them).
+STARTED_TOPIC = "dlcourse-started"
 #: The files ``dlcourse cluster-certs`` writes, which ``--tls DIR`` reads.
 CA_FILE, CERT_FILE, KEY_FILE = "ca.pem", "node.pem", "node-key.pem"
 CERT_DAYS = 365
@@ -222,6 +228,10 @@ def _worker_state(name: str, dask_worker=None) -> dict:
 
 def grade_on_worker(job: JobData) -> SubmissionResult:
     """Runs on a worker: the job's files into a private folder, graded against the plugin's masters."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    worker.log_event(STARTED_TOPIC, {"key": worker.get_current_task(), "worker": worker.address})
     plugin = _plugin_on_this_worker(job.plugin)
     with tempfile.TemporaryDirectory(prefix="dlcourse-job-") as scratch:
         folder = unpack_folder(job.files, Path(scratch) / "submitted" / job.student_id / job.assignment)
@@ -334,7 +344,7 @@ class ClusterExecutor(concurrent.futures.Executor):
             target = address if "://" in address else f"tcp://{address}"
         try:
             self.client = Client(target, timeout=CONNECT_TIMEOUT, security=self._security, set_as_default=False)
-        except (OSError, TimeoutError) as error:
+        except Exception as error:  # OSError, TimeoutError; TLS settings that do not fit the address
             self._close_cluster()
             raise GradingRefused(f"cannot reach the Dask scheduler at {address} within {CONNECT_TIMEOUT:g} s "
                                  f"({type(error).__name__}: {error}); is `dask scheduler` running there, is the "
@@ -414,16 +424,24 @@ class ClusterExecutor(concurrent.futures.Executor):
         name = self._plugin_for(job) if self.prepare else ""
         data = JobData(job.student_id, job.assignment, pack_folder(Path(job.submission_dir)), job.options,
                        job.fingerprint, name)
-        key = f"grade-{job.student_id}-{uuid.uuid4().hex[:12]}"
         future = concurrent.futures.Future()
-        remote = self.client.submit(self.remote, data, key=key, pure=False,
-                                    resources={name: 1} if name else None)
-        with self._lock:
-            self._pending[key] = remote
-        remote.add_done_callback(lambda done: self._arrived(done, future, job, key))
+        self._send(job, data, future, 0)
         return future
 
-    def _arrived(self, remote, future: concurrent.futures.Future, job: GradingJob, key: str) -> None:
+    def _send(self, job: GradingJob, data: JobData, future: concurrent.futures.Future, resubmits: int) -> None:
+        key = f"grade-{job.student_id}-{uuid.uuid4().hex[:12]}"
+        remote = self.client.submit(self.remote, data, key=key, pure=False,
+                                    resources={data.plugin: 1} if data.plugin else None)
+        with self._lock:
+            self._pending[key] = remote
+        remote.add_done_callback(lambda done: self._arrived(done, future, job, data, key, resubmits))
+
+    def starts(self, key: str) -> int:
+        """How often the job ``key`` started on a worker (Dask retries it under the same key)."""
+        return sum(1 for _, msg in self.client.get_events(STARTED_TOPIC) if msg.get("key") == key)
+
+    def _arrived(self, remote, future: concurrent.futures.Future, job: GradingJob, data: JobData, key: str,
+                 resubmits: int) -> None:
         from distributed.scheduler import KilledWorker
 
         try:
@@ -434,8 +452,16 @@ class ClusterExecutor(concurrent.futures.Executor):
             else:
                 error = remote.exception()
                 if isinstance(error, KilledWorker):
+                    started = self.starts(key)
+                    if started <= 1 and resubmits < RESUBMITS and self.client is not None:
+                        # it waited on workers that another job killed: not its fault
+                        self.log(f"cluster: {job.student_id}: its workers died while it waited; submitted again")
+                        self._send(job, data, future, resubmits + 1)
+                        return
+                    self.log(f"cluster: {job.student_id}: a worker died each time it was graded ({started} "
+                             "times); recorded as crashed")
                     future.set_result(crashed_result(
-                        job, "grading this submission ended the grading machine's worker process several times; "
+                        job, f"grading this submission ended the grading machine's worker process {started} times; "
                              "it was not graded (ask your instructor)"))
                 else:
                     future.set_exception(error)
