@@ -68,6 +68,8 @@ UNISOLATED_ENV = "DLCOURSE_WORKER_UNISOLATED"
 CONNECT_TIMEOUT = 5.0
 #: Seconds to wait for a first worker at a scheduler that has none yet (a batch queue may be slow).
 WORKER_WAIT = 600.0
+#: Seconds to wait for a local cluster's workers to stop.
+CLOSE_TIMEOUT = 20
 #: How many workers a job may kill and be retried (Dask's ``distributed.scheduler.allowed-failures``; the
 #: scheduler's own setting where it is not started by ``--cluster local:N``).
 ALLOWED_FAILURES = 2
@@ -488,7 +490,7 @@ class ClusterExecutor(concurrent.futures.Executor):
 
     def _close_cluster(self) -> None:
         if self.cluster is not None:
-            self.cluster.close()
+            self.cluster.close(timeout=CLOSE_TIMEOUT)  # a worker restarting mid-check is not waited for long
             self.cluster = None
 
 
