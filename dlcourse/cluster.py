@@ -68,6 +68,8 @@ UNISOLATED_ENV = "DLCOURSE_WORKER_UNISOLATED"
 CONNECT_TIMEOUT = 5.0
 #: Seconds to wait for a first worker at a scheduler that has none yet (a batch queue may be slow).
 WORKER_WAIT = 600.0
+#: Seconds between the client's nudges of jobs waiting for a ready worker (:func:`_wake_waiting_jobs`).
+WAKE_INTERVAL = 2.0
 #: Seconds to wait for a local cluster's workers to stop.
 CLOSE_TIMEOUT = 20
 #: How many workers a job may kill and be retried (Dask's ``distributed.scheduler.allowed-failures``; the
@@ -184,12 +186,24 @@ class GraderPlugin(_WorkerPlugin):
         self.accept = sorted(tuple(f) for f in accept) if accept is not None else None
         self.state: dict = {"ready": False, "reasons": ["not set up yet"]}
         self.folder: Path | None = None
+        self._task = None
 
     async def setup(self, worker):
-        self.state = await asyncio.get_running_loop().run_in_executor(None, self._prepare)
-        self.state["host"] = socket.gethostname()
-        if self.state["ready"]:
+        # In the background: a worker that joins (or is restarted) must finish starting long before a
+        # reference check ends, or its nanny takes it for hung.
+        self.state = {"ready": False, "preparing": True, "reasons": ["still checking"]}
+        self._task = asyncio.ensure_future(self._check_in_background(worker))
+
+    async def _check_in_background(self, worker):
+        try:
+            state = await asyncio.get_running_loop().run_in_executor(None, self._prepare)
+        except Exception as error:  # a bug of ours: this worker grades nobody, and says why
+            state = {"ready": False, "reasons": [f"the check failed: {type(error).__name__}: {error}"],
+                     "faults": None}
+        state["host"] = socket.gethostname()
+        if state["ready"]:
             await worker.set_resources(**{self.name: 1})
+        self.state = state  # ready only once the scheduler knows the resource
 
     def teardown(self, worker):
         if self.folder is not None:
@@ -226,6 +240,23 @@ def _plugin_on_this_worker(name: str) -> GraderPlugin:
 def _worker_state(name: str, dask_worker=None) -> dict:
     plugin = dask_worker.plugins.get(name)
     return dict(plugin.state) if plugin is not None else {"ready": False, "reasons": ["the plugin never reached it"]}
+
+
+def _wake_waiting_jobs(dask_scheduler=None) -> int:
+    """On the scheduler: send jobs that found no worker to the workers that have their resource now.
+
+    Dask looks again at such (``no-worker``) jobs when a worker joins, not when a worker's resources
+    change, which is how a worker becomes ready here (after its reference check, also when it was
+    restarted after a crash); the client calls this every :data:`WAKE_INTERVAL` seconds.
+    """
+    schedule = getattr(dask_scheduler, "bulk_schedule_unrunnable_after_adding_worker", None)
+    woken = 0
+    for state in list(dask_scheduler.workers.values()) if schedule else []:
+        recommendations = schedule(state)
+        if recommendations:
+            dask_scheduler.transitions(recommendations, stimulus_id=f"dlcourse-ready-{time.time()}")
+            woken += len(recommendations)
+    return woken
 
 
 def grade_on_worker(job: JobData) -> SubmissionResult:
@@ -329,6 +360,8 @@ class ClusterExecutor(concurrent.futures.Executor):
         self._plugins: dict[tuple, str] = {}
         self._pending: dict[str, object] = {}
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._waker: threading.Thread | None = None
         address = str(address).strip()
         if address.startswith("local:"):
             try:
@@ -413,9 +446,13 @@ class ClusterExecutor(concurrent.futures.Executor):
             self._plugins[key] = name
             return name
 
-    def states(self, name: str) -> dict[str, dict]:
-        """Each worker's plugin state: ready, and why not (isolation, the reference's failing cells)."""
-        return self.client.run(_worker_state, name)
+    def states(self, name: str, poll: float = 0.5) -> dict[str, dict]:
+        """Each worker's plugin state once its check ended: ready, or why not (isolation, the reference)."""
+        while True:
+            states = self.client.run(_worker_state, name)
+            if states and not any(state.get("preparing") for state in states.values()):
+                return states
+            time.sleep(poll)
 
     # -- the Executor interface ------------------------------------------
 
@@ -424,6 +461,9 @@ class ClusterExecutor(concurrent.futures.Executor):
             raise TypeError("ClusterExecutor runs grade_submission(job) only")
         job: GradingJob = args[0]
         name = self._plugin_for(job) if self.prepare else ""
+        if name and self._waker is None:
+            self._waker = threading.Thread(target=self._wake, name="dlcourse-cluster-wake", daemon=True)
+            self._waker.start()
         data = JobData(job.student_id, job.assignment, pack_folder(Path(job.submission_dir)), job.options,
                        job.fingerprint, name)
         future = concurrent.futures.Future()
@@ -437,6 +477,19 @@ class ClusterExecutor(concurrent.futures.Executor):
         with self._lock:
             self._pending[key] = remote
         remote.add_done_callback(lambda done: self._arrived(done, future, job, data, key, resubmits))
+
+    def _wake(self) -> None:
+        while not self._stopped.wait(WAKE_INTERVAL):
+            client = self.client
+            if client is None:
+                return
+            with self._lock:
+                waiting = bool(self._pending)
+            if waiting:
+                try:
+                    client.run_on_scheduler(_wake_waiting_jobs)
+                except Exception:  # the scheduler is going away; the jobs' own futures say so
+                    pass
 
     def starts(self, key: str) -> int:
         """How often the job ``key`` started on a worker (Dask retries it under the same key)."""
@@ -457,7 +510,7 @@ class ClusterExecutor(concurrent.futures.Executor):
                     started = self.starts(key)
                     if started <= 1 and resubmits < RESUBMITS and self.client is not None:
                         # it waited on workers that another job killed: not its fault
-                        self.log(f"cluster: {job.student_id}: its workers died while it waited; submitted again")
+                        self.log(f"cluster: {job.student_id}: workers died under it, but it started only {started} time(s); submitted again")
                         self._send(job, data, future, resubmits + 1)
                         return
                     self.log(f"cluster: {job.student_id}: a worker died each time it was graded ({started} "
@@ -475,6 +528,7 @@ class ClusterExecutor(concurrent.futures.Executor):
                 self._pending.pop(key, None)  # the result now lives in the client's future only
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._stopped.set()
         with self._lock:
             pending = list(self._pending.values())
             self._pending.clear()
