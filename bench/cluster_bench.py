@@ -138,7 +138,8 @@ def scale_simulation(args, scratch: Path) -> bool:
         executor.shutdown()
     ideal = args.jobs * WORK_SECONDS / args.sim_workers
     stored = len(list(course.glob("autograded/*/sim/.dlcourse-result.json")))
-    print(f"  {args.jobs} jobs in {wall:.1f} s: {args.jobs / wall:.0f} jobs/s (ideal {args.sim_workers / WORK_SECONDS:.0f});"
+    print(f"  {args.jobs} jobs in {wall:.1f} s: {args.jobs / wall:.0f} jobs/s "
+          f"(ideal {args.sim_workers / WORK_SECONDS:.0f});"
           f" per-job overhead beyond the work: {(wall - ideal) / args.jobs * 1000:.1f} ms of wall per job; "
           f"{stored} results stored, {sum(r.status == 'ok' for r in results)} ok")
 

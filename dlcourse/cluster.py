@@ -510,7 +510,8 @@ class ClusterExecutor(concurrent.futures.Executor):
                     started = self.starts(key)
                     if started <= 1 and resubmits < RESUBMITS and self.client is not None:
                         # it waited on workers that another job killed: not its fault
-                        self.log(f"cluster: {job.student_id}: workers died under it, but it started only {started} time(s); submitted again")
+                        self.log(f"cluster: {job.student_id}: workers died under it, but it started only "
+                                 f"{started} time(s); submitted again")
                         self._send(job, data, future, resubmits + 1)
                         return
                     self.log(f"cluster: {job.student_id}: a worker died each time it was graded ({started} "
