@@ -235,11 +235,26 @@ def test_a_killed_worker_is_retried_elsewhere_and_a_job_that_kills_workers_is_cr
 # -- TLS, and `dlcourse worker` -----------------------------------------------
 
 
+def _start_worker(address: str, certs: Path, *extra: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen([python(), "-m", "dlcourse", "worker", address, "--tls", str(certs), *extra],
+                            env=dlcourse_env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _stop(worker: subprocess.Popen) -> str:
+    worker.send_signal(signal.SIGINT)
+    try:
+        return worker.communicate(timeout=30)[0]
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        return worker.communicate()[0]
+
+
 @pytest.mark.slow
-def test_tls_cluster_with_dlcourse_workers_grades_and_refuses_a_client_without_certificates(tmp_path_factory):
+def test_tls_cluster_of_dlcourse_workers_grades_only_on_the_isolated_one_and_refuses_a_client_without_certs(
+        tmp_path_factory):
     from distributed import LocalCluster
 
-    from dlcourse.cluster import security
+    from dlcourse.cluster import STARTED_TOPIC, security
 
     course = template_course(tmp_path_factory).copy(tmp_path_factory.mktemp("tls") / "course")
     course.submit("good", GOOD)
@@ -251,25 +266,26 @@ def test_tls_cluster_with_dlcourse_workers_grades_and_refuses_a_client_without_c
     assert (certs / "ca-key.pem").stat().st_mode & 0o077 == 0  # the CA's key is the owner's alone
     scheduler = LocalCluster(n_workers=0, host="127.0.0.1", protocol="tls", security=security(certs),
                              dashboard_address=None, scheduler_port=0)
-    worker = None
+    workers = []
     try:
         address = scheduler.scheduler_address
         assert address.startswith("tls://127.0.0.1:")
-        worker = subprocess.Popen([python(), "-m", "dlcourse", "worker", address, "--tls", str(certs)],
-                                  env=dlcourse_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        no_bwrap = course.root.parent / "bin-without-bwrap"  # a machine without bubblewrap
+        no_bwrap.mkdir()
+        workers.append(_start_worker(address, certs))
+        workers.append(_start_worker(address, certs, "--no-isolation", PATH=str(no_bwrap)))
+        scheduler.wait_for_workers(2, timeout=120)
         without = course.grade("--cluster", address, timeout=120)
         assert without.returncode == 1 and "cannot reach the Dask scheduler" in without.stderr, without.stderr
         run = course.grade("--cluster", address, "--tls", str(certs), timeout=300)
         assert run.returncode == 0, run.stdout + run.stderr
-        assert "1 of 1 worker(s) ready to grade" in run.stderr
+        assert "1 of 2 worker(s) ready to grade" in run.stderr
+        assert "is broken and gets no job" in run.stderr and "cannot isolate students' code here" in run.stderr
         assert course.grades() == {"good": (MAX_SCORE, MAX_SCORE, "ok"), "wrong": (0.0, MAX_SCORE, "ok")}
+        graders = {msg["worker"] for _, msg in scheduler.scheduler.get_events(STARTED_TOPIC)}
+        broken = run.stderr.split("cluster: worker ", 1)[1].split(" ", 1)[0]
+        assert len(graders) == 1 and broken not in graders, (graders, broken)
     finally:
-        if worker is not None:
-            worker.send_signal(signal.SIGINT)
-            try:
-                output = worker.communicate(timeout=30)[0]
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                output = worker.communicate()[0]
-            sys.stderr.write(output[-2000:])
+        for worker in workers:
+            sys.stderr.write(_stop(worker)[-2000:])
         scheduler.close()
