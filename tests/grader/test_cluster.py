@@ -4,7 +4,8 @@
   local grading gives (and the client wrote autograded/, the gradebook and the reports);
 - a worker killed mid-job: the job is graded again elsewhere with the same grades; a job that kills its
   worker on every try is ``crashed`` for that student alone;
-- a scheduler that cannot be reached is refused with a message naming it;
+- a scheduler that cannot be reached is refused with a message naming it; a worker without bubblewrap
+  does not start unless told --no-isolation, and then gets no job from a client that asked for isolation;
 - TLS on: `dlcourse cluster-certs`, a scheduler that requires it, `dlcourse worker --tls`, and a client with
   and without the certificates.
 Plus, without a cluster: what a job carries (its files as data, no path of the client's).
@@ -128,6 +129,15 @@ def test_an_unreachable_scheduler_is_refused_with_its_address(tmp_path_factory):
     assert run.returncode == 1, run.stdout + run.stderr
     assert "cannot reach the Dask scheduler" in run.stderr and address in run.stderr
     assert not (course.root / "autograded" / "alice").exists()
+
+
+def test_a_worker_without_bubblewrap_refuses_to_start_unless_told_no_isolation(tmp_path):
+    no_bwrap = tmp_path / "bin"
+    no_bwrap.mkdir()
+    run = subprocess.run([python(), "-m", "dlcourse", "worker", f"tcp://127.0.0.1:{_free_port()}"],
+                         env=dlcourse_env(PATH=str(no_bwrap)), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "cannot isolate students' code" in run.stderr and "--no-isolation" in run.stderr
 
 
 # -- same grades as local grading ---------------------------------------------
