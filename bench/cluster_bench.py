@@ -130,8 +130,10 @@ def scale_simulation(args, scratch: Path) -> bool:
         before = process.memory_info().rss
         sampler.start()
         started = time.perf_counter()
+        timings: dict = {}
         results = grade_assignment(layout, "sim", options=GradingOptions(isolate=False), executor=executor,
-                                   progress=False, record=lambda result: done.__setitem__("n", done["n"] + 1))
+                                   progress=False, record=lambda result: done.__setitem__("n", done["n"] + 1),
+                                   timings=timings)
         wall = time.perf_counter() - started
     finally:
         stop.set()
@@ -142,6 +144,10 @@ def scale_simulation(args, scratch: Path) -> bool:
           f"(ideal {args.sim_workers / WORK_SECONDS:.0f});"
           f" per-job overhead beyond the work: {(wall - ideal) / args.jobs * 1000:.1f} ms of wall per job; "
           f"{stored} results stored, {sum(r.status == 'ok' for r in results)} ok")
+    storing = timings.get("recording", 0.0) / args.jobs
+    print(f"  of which the client storing each result (autograded/): {storing * 1000:.1f} ms per job; "
+          f"the rest (scheduler, transfers, submitting): {((wall - ideal) / args.jobs - storing) * 1000:.1f} ms "
+          "per job", flush=True)
 
     def rss_at(fraction: float) -> float:
         for count, rss in samples:
