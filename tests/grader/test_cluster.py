@@ -179,6 +179,23 @@ def test_the_client_stores_each_students_graded_notebook_and_result(local_and_cl
     assert "undefined_name" in cluster.graded_text("error_midway")  # the executed notebook came back as data
 
 
+@pytest.mark.slow
+def test_a_rerun_after_a_lost_result_grades_only_that_student_and_keeps_the_others(local_and_cluster):
+    """As after a client killed midway: what is stored stays, the rest is graded (runs last on this fixture)."""
+    graded, students, _ = local_and_cluster
+    cluster, _ = graded["cluster"]
+    lost = random.choice([s for s in students if s != "broken"])
+    before = cluster.cell_scores()
+    kept = {s: cluster.root / "autograded" / s / ASSIGNMENT / ".dlcourse-result.json" for s in students if s != lost}
+    stamps = {s: (p.read_bytes(), p.stat().st_mtime_ns) for s, p in kept.items()}
+    (cluster.root / "autograded" / lost / ASSIGNMENT / ".dlcourse-result.json").unlink()
+    run = cluster.grade("--cluster", "local:1")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert {s: (p.read_bytes(), p.stat().st_mtime_ns) for s, p in kept.items()} == stamps
+    assert cluster.result(lost)["fingerprint"]
+    assert cluster.cell_scores() == before, lost
+
+
 # -- faults: a worker killed mid-job, a job that kills its workers ------------
 
 
