@@ -277,15 +277,27 @@ def _stop(worker: subprocess.Popen) -> str:
 
 
 @pytest.mark.slow
-def test_tls_cluster_of_dlcourse_workers_grades_only_on_the_isolated_one_and_refuses_a_client_without_certs(
+def test_tls_cluster_grades_only_on_the_worker_with_isolation_and_data_and_refuses_a_client_without_certs(
         tmp_path_factory):
+    """Three `dlcourse worker`s: one fit, one without bubblewrap (--no-isolation), one without the data set."""
+    import nbformat
     from distributed import LocalCluster
 
+    from dlcourse import authoring
     from dlcourse.cluster import STARTED_TOPIC, security
+    from test_reference import DATA_TEST
 
     course = template_course(tmp_path_factory).copy(tmp_path_factory.mktemp("tls") / "course")
+    master = nbformat.read(str(course.master_path), as_version=4)
+    master.cells.append(authoring.tests("test_data", 1, DATA_TEST))  # needs tiny-set/numbers.txt of the data
+    nbformat.write(master, str(course.master_path))
+    assert course.dlcourse("release", ASSIGNMENT).returncode == 0
     course.submit("good", GOOD)
     course.submit("wrong", WRONG)
+    data, no_data = course.root.parent / "data", course.root.parent / "no-data"
+    (data / "tiny-set").mkdir(parents=True)
+    (data / "tiny-set" / "numbers.txt").write_text(str(random.uniform(-5, 5)))
+    no_data.mkdir()
     certs = course.root.parent / "certs"
     made = subprocess.run([python(), "-m", "dlcourse", "cluster-certs", str(certs)], env=dlcourse_env(),
                           capture_output=True, text=True, timeout=120)
@@ -299,19 +311,23 @@ def test_tls_cluster_of_dlcourse_workers_grades_only_on_the_isolated_one_and_ref
         assert address.startswith("tls://127.0.0.1:")
         no_bwrap = course.root.parent / "bin-without-bwrap"  # a machine without bubblewrap
         no_bwrap.mkdir()
-        workers.append(_start_worker(address, certs))
-        workers.append(_start_worker(address, certs, "--no-isolation", PATH=str(no_bwrap)))
-        scheduler.wait_for_workers(2, timeout=120)
+        workers.append(_start_worker(address, certs, DLCOURSE_DATA=str(data)))
+        workers.append(_start_worker(address, certs, "--no-isolation", PATH=str(no_bwrap), DLCOURSE_DATA=str(data)))
+        workers.append(_start_worker(address, certs, DLCOURSE_DATA=str(no_data)))
+        scheduler.wait_for_workers(3, timeout=120)
         without = course.grade("--cluster", address, timeout=120)
         assert without.returncode == 1 and "cannot reach the Dask scheduler" in without.stderr, without.stderr
         run = course.grade("--cluster", address, "--tls", str(certs), timeout=300)
         assert run.returncode == 0, run.stdout + run.stderr
-        assert "1 of 2 worker(s) ready to grade" in run.stderr
-        assert "is broken and gets no job" in run.stderr and "cannot isolate students' code here" in run.stderr
-        assert course.grades() == {"good": (MAX_SCORE, MAX_SCORE, "ok"), "wrong": (0.0, MAX_SCORE, "ok")}
+        assert "1 of 3 worker(s) ready to grade" in run.stderr
+        assert run.stderr.count("is broken and gets no job") == 2
+        assert "cannot isolate students' code here" in run.stderr
+        assert "tiny test_data: the tiny data set is not in" in run.stderr
+        max_score = MAX_SCORE + 1
+        assert course.grades() == {"good": (max_score, max_score, "ok"), "wrong": (0.0, max_score, "ok")}
         graders = {msg["worker"] for _, msg in scheduler.scheduler.get_events(STARTED_TOPIC)}
-        broken = run.stderr.split("cluster: worker ", 1)[1].split(" ", 1)[0]
-        assert len(graders) == 1 and broken not in graders, (graders, broken)
+        broken = {part.split(" ", 1)[0] for part in run.stderr.split("cluster: worker ")[1:]}
+        assert len(graders) == 1 and len(broken) == 2 and not broken & graders, (graders, broken)
     finally:
         for worker in workers:
             sys.stderr.write(_stop(worker)[-2000:])
