@@ -545,8 +545,11 @@ class ClusterExecutor(concurrent.futures.Executor):
 
     def _close_cluster(self) -> None:
         if self.cluster is not None:
-            self.cluster.close(timeout=CLOSE_TIMEOUT)  # a worker restarting mid-check is not waited for long
-            self.cluster = None
+            cluster, self.cluster = self.cluster, None
+            try:
+                cluster.close(timeout=CLOSE_TIMEOUT)  # a worker restarting mid-check is not waited for long
+            except Exception as error:  # its processes end with this one (daemonic); the grades are stored
+                self.log(f"cluster: the local cluster did not close within {CLOSE_TIMEOUT} s ({error})")
 
 
 def cluster_address(given: str | None) -> str | None:
