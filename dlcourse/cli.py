@@ -71,13 +71,12 @@ def cmd_grade(args) -> int:
         options.cell_timeout = course_timeout
     executor = None
     try:
-        from .cluster import cluster_address
-
-        if cluster_address(args.cluster):  # --cluster / $DLCOURSE_CLUSTER: see docs/cluster.md
+        cluster = args.cluster or os.environ.get("DLCOURSE_CLUSTER")
+        if cluster:  # see docs/cluster.md; imported only then (Dask is not light)
             from .cluster import TLS_ENV, ClusterExecutor
 
-            executor = ClusterExecutor(cluster_address(args.cluster), tls=args.tls or os.environ.get(TLS_ENV),
-                                       force=args.force, unisolated=args.no_isolation)
+            executor = ClusterExecutor(cluster, tls=args.tls or os.environ.get(TLS_ENV), force=args.force,
+                                       unisolated=args.no_isolation)
         report = grade_and_report(layout, args.assignment, options, workers=args.workers, force=args.force,
                                   executor=executor)
     except GradingRefused as error:

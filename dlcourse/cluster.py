@@ -5,7 +5,7 @@
 processes. Nothing assumes a shared filesystem:
 
 - a job travels as data (:class:`JobData`): the student's files (within
-  :data:`~dlcourse.grading.run.SUBMISSION_COPY_LIMIT`, the same rule as the
+  ``grading.run.SUBMISSION_COPY_LIMIT``, the same rule as the
   local copy into the sandbox), the options and the fingerprint; the masters
   travel once per worker, in the :class:`GraderPlugin`;
 - a result comes back as data (a :class:`SubmissionResult` with its executed
@@ -53,12 +53,11 @@ from pathlib import Path
 from .grading import GradingRefused
 from .grading.reference import REFERENCE_ID, judge
 from .grading.results import CellGrade, GradingOptions, NotebookResult, Status, SubmissionResult
-from .grading.run import SUBMISSION_COPY_LIMIT, empty_grades
 from .grading.submission import GradingJob, grade_submission
 from .isolation import isolation_problem
 from .notebook import read_notebook
 
-#: ``$DLCOURSE_CLUSTER``: the default of ``dlcourse grade --cluster``.
+#: ``$DLCOURSE_CLUSTER``: the default of ``dlcourse grade --cluster`` (read by ``cli``).
 CLUSTER_ENV = "DLCOURSE_CLUSTER"
 #: ``$DLCOURSE_CLUSTER_TLS``: the default of ``--tls DIR`` (the folder ``dlcourse cluster-certs`` wrote).
 TLS_ENV = "DLCOURSE_CLUSTER_TLS"
@@ -98,8 +97,15 @@ class JobData:
     plugin: str  # the name of the GraderPlugin that holds the masters on the worker
 
 
-def pack_folder(folder: Path, limit: int = SUBMISSION_COPY_LIMIT) -> dict[str, bytes]:
-    """The folder's files as data, in the order and up to the size that the local copy into the sandbox takes."""
+def pack_folder(folder: Path, limit: int | None = None) -> dict[str, bytes]:
+    """The folder's files as data, in the order and up to the size that the local copy into the sandbox takes.
+
+    ``limit``: default :data:`dlcourse.grading.run.SUBMISSION_COPY_LIMIT`.
+    """
+    if limit is None:
+        from .grading import run  # imported here: it brings torch, which the client does not need
+
+        limit = run.SUBMISSION_COPY_LIMIT
     files, total = {}, 0
     folder = Path(folder)
     for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
@@ -275,6 +281,8 @@ def grade_on_worker(job: JobData) -> SubmissionResult:
 
 def crashed_result(job: GradingJob, message: str) -> SubmissionResult:
     """Every notebook ``crashed`` with every test at 0; no fingerprint, so a later run grades it again."""
+    from .grading.run import empty_grades
+
     notebooks = []
     for master in sorted(Path(job.master_dir).glob("*.ipynb")):
         cells: list[CellGrade] = list(empty_grades(read_notebook(master), master.stem).values())
@@ -550,11 +558,6 @@ class ClusterExecutor(concurrent.futures.Executor):
                 cluster.close(timeout=CLOSE_TIMEOUT)  # a worker restarting mid-check is not waited for long
             except Exception as error:  # its processes end with this one (daemonic); the grades are stored
                 self.log(f"cluster: the local cluster did not close within {CLOSE_TIMEOUT} s ({error})")
-
-
-def cluster_address(given: str | None) -> str | None:
-    """``--cluster`` or ``$DLCOURSE_CLUSTER``."""
-    return given or os.environ.get(CLUSTER_ENV) or None
 
 
 def run_worker(scheduler: str, *, tls: str | Path | None = None, unisolated: bool = False,
