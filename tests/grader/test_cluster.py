@@ -315,7 +315,7 @@ def test_tls_cluster_grades_only_on_the_worker_with_isolation_and_data_and_refus
         workers.append(_start_worker(address, certs, DLCOURSE_DATA=str(data)))
         workers.append(_start_worker(address, certs, "--no-isolation", PATH=str(no_bwrap), DLCOURSE_DATA=str(data)))
         workers.append(_start_worker(address, certs, DLCOURSE_DATA=str(no_data)))
-        scheduler.wait_for_workers(3, timeout=400)  # each imports torch: slow on a loaded machine
+        scheduler.wait_for_workers(3, timeout=400)  # three Python processes start: slow when loaded
         without = course.grade("--cluster", address, timeout=120)
         assert without.returncode == 1 and "cannot reach the Dask scheduler" in without.stderr, without.stderr
         run = course.grade("--cluster", address, "--tls", str(certs), timeout=300)
