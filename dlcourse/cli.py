@@ -69,17 +69,59 @@ def cmd_grade(args) -> int:
     course_timeout = course_settings(layout.root).cell_timeout  # nbgrader's c.Execute.timeout
     if args.cell_timeout is None and course_timeout:
         options.cell_timeout = course_timeout
+    executor = None
     try:
-        report = grade_and_report(layout, args.assignment, options, workers=args.workers, force=args.force)
+        cluster = args.cluster or os.environ.get("DLCOURSE_CLUSTER")
+        if cluster:  # see docs/cluster.md; imported only then (Dask is not light)
+            from .cluster import TLS_ENV, ClusterExecutor
+
+            executor = ClusterExecutor(cluster, tls=args.tls or os.environ.get(TLS_ENV), force=args.force,
+                                       unisolated=args.no_isolation)
+        report = grade_and_report(layout, args.assignment, options, workers=args.workers, force=args.force,
+                                  executor=executor)
     except GradingRefused as error:
         print(f"dlcourse grade: {error}", file=sys.stderr)
         return EXIT_REFUSED
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
     if os.environ.get("DLCOURSE_PROFILE"):  # where the seconds went, for bench/profile_grading.py
         Path(os.environ["DLCOURSE_PROFILE"]).write_text(json.dumps(report.timings))
     for warning in report.warnings:
         print(warning, file=sys.stderr)
     print(report.table())
     print(f"\nwrote {' and '.join(str(p.relative_to(layout.root)) for p in report.files)}")
+    return EXIT_OK
+
+
+def cmd_worker(args) -> int:
+    from .cluster import TLS_ENV, run_worker
+    from .grading import GradingRefused
+
+    resources = {}
+    for item in args.resources or []:
+        name, _, amount = item.partition("=")
+        resources[name] = float(amount or 1)
+    try:
+        return run_worker(args.scheduler, tls=args.tls or os.environ.get(TLS_ENV), unisolated=args.no_isolation,
+                          resources=resources, name=args.name)
+    except GradingRefused as error:
+        print(f"dlcourse worker: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+
+
+def cmd_cluster_certs(args) -> int:
+    from .cluster import make_certificates
+    from .grading import GradingRefused
+
+    try:
+        paths = make_certificates(args.dir, days=args.days)
+    except GradingRefused as error:
+        print(f"dlcourse cluster-certs: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    for path in paths:
+        print(f"wrote {path}")
+    print(f"copy {args.dir} (without ca-key.pem) to each worker machine; then --tls {args.dir} (docs/cluster.md)")
     return EXIT_OK
 
 
@@ -287,7 +329,32 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--engine", choices=("fork", "kernel"), default=None,
                        help="fork: each notebook in a child of a warm, sandboxed Python; kernel: a Jupyter kernel "
                             f"per notebook (default $DLCOURSE_ENGINE, else {GradingOptions.default('engine')})")
+    grade.add_argument("--cluster", default=None, metavar="ADDRESS",
+                       help="grade on a Dask cluster: its scheduler (tcp://host:8786, tls://...) or local:N "
+                            "(N worker processes here); default $DLCOURSE_CLUSTER (docs/cluster.md)")
+    grade.add_argument("--tls", default=None, metavar="DIR", help="the cluster's TLS certificates (from "
+                       "`dlcourse cluster-certs DIR`; default $DLCOURSE_CLUSTER_TLS)")
     grade.set_defaults(func=cmd_grade)
+
+    worker = commands.add_parser("worker", help="a Dask worker that grades (for grade --cluster)",
+                                 description="Join a Dask scheduler as a worker that grades one student at a time, "
+                                             "isolated\n(bubblewrap); see docs/cluster.md.",
+                                 **_help("dlcourse worker tls://grader.example.org:8786 --tls ~/dlcourse-certs"))
+    worker.add_argument("scheduler", help="the scheduler's address (tcp://host:8786, tls://host:8786)")
+    worker.add_argument("--tls", default=None, metavar="DIR", help="TLS certificates (default $DLCOURSE_CLUSTER_TLS)")
+    worker.add_argument("--no-isolation", action="store_true",
+                        help="may grade without the sandbox, for clients that ask --no-isolation (unsafe)")
+    worker.add_argument("--resources", nargs="*", metavar="NAME=N", help="Dask worker resources, e.g. GPU=1")
+    worker.add_argument("--name", default=None, help="the worker's name (default: Dask's)")
+    worker.set_defaults(func=cmd_worker)
+
+    certs = commands.add_parser("cluster-certs", help="a CA and a certificate for the cluster's TLS",
+                                description="Write DIR/ca.pem, ca-key.pem, node.pem, node-key.pem (openssl) for "
+                                            "grade --cluster --tls DIR\nand worker --tls DIR.",
+                                **_help("dlcourse cluster-certs ~/dlcourse-certs"))
+    certs.add_argument("dir", type=Path)
+    certs.add_argument("--days", type=int, default=365, help="validity (default 365 days)")
+    certs.set_defaults(func=cmd_cluster_certs)
 
     feedback = commands.add_parser(
         "feedback", help="per-student feedback: HTML, PDF, a zip each (no hidden test code)",

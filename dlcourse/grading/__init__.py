@@ -155,7 +155,7 @@ def grade_assignment(layout: CourseLayout, assignment: str, *, workers: int | No
         try:
             futures = {executor.submit(grade_submission, job): job for job in pending}
             for future in as_completed(futures):
-                job = futures[future]
+                job = futures.pop(future)  # held no longer than it takes to store: memory stays flat
                 try:
                     result = future.result()
                 except Exception as error:  # a worker died: that student only
@@ -167,6 +167,8 @@ def grade_assignment(layout: CourseLayout, assignment: str, *, workers: int | No
                 results[job.student_id] = result
                 if record:
                     record(result)
+                for notebook in result.notebooks:
+                    notebook.graded = None  # stored; as a stored result is loaded (with_notebooks=False)
                 timings["recording"] += time.monotonic() - stored
                 bar.update(1)
         finally:
@@ -191,7 +193,8 @@ class GradingReport:
 
 
 def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOptions | None = None, *,
-                     workers: int | None = None, progress: bool = True, force: bool = False) -> GradingReport:
+                     workers: int | None = None, progress: bool = True, force: bool = False,
+                     executor: Executor | None = None) -> GradingReport:
     """The whole ``dlcourse grade``: check, grade the reference, grade, record in the gradebook, write the reports.
 
     Raises :class:`GradingRefused` (with what to do) when there is nothing to
@@ -199,6 +202,8 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     (a GradingRefused) when the master's own solutions do not get full marks
     here, unless ``force``: then those cells are not graded for anyone.
     ``report.timings`` says where the seconds went (see bench/profile_grading.py).
+    ``executor``: where the jobs run (e.g. :class:`dlcourse.cluster.ClusterExecutor`; the caller shuts it
+    down), instead of local worker processes.
     """
     from ..gradebook import GradebookRecorder
 
@@ -227,10 +232,12 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     warnings = ([] if options.isolate else [UNISOLATED_WARNING]) + collect_warnings(layout, assignment)
     warnings += [kernel_warning(*cell) for cell in kernel_cells(layout.masters(assignment))]
     timings["checks"] = time.monotonic() - started
-    executor = default_executor(workers)
+    own = executor is None
+    executor = executor or default_executor(workers)
     recorder = None
     try:
-        warm_workers(executor, workers, options)
+        if own:  # a cluster's workers are warmed by its own plugin (and refuse other functions)
+            warm_workers(executor, workers, options)
         started = time.monotonic()
         timings["recording"] = 0.0
 
@@ -255,7 +262,8 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     finally:
         if recorder is not None:
             recorder.close()
-        executor.shutdown(cancel_futures=True)
+        if own:
+            executor.shutdown(cancel_futures=True)
     warnings += shared_warnings
     started = time.monotonic()
     grades, cells = write_reports(layout, assignment, results, warnings, groups)
