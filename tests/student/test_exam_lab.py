@@ -144,7 +144,8 @@ def _kernel_output(kernel_id: str) -> str:
     client.load_connection_file()
     printed = []
     try:
-        client.start_channels()
+        # no heartbeat channel: its 1 s time-to-dead calls a kernel dead that is only slow on a loaded machine
+        client.start_channels(hb=False)
         client.wait_for_ready(timeout=60)
         client.execute_interactive(
             "import socket\ntry:\n    socket.create_connection(('192.0.2.1', 80), timeout=3)\n    print('connected')\n"
