@@ -145,7 +145,7 @@ def new_output(output_type: str, **fields):
 
 
 def new_cell(cell_type: str, source: str):
-    """``nbformat.v4.new_code_cell``/``new_markdown_cell`` without the schema check."""
+    """``nbformat.v4.new_code_cell``/``new_markdown_cell``/``new_raw_cell`` without the schema check."""
     from nbformat.corpus.words import generate_corpus_id
 
     node = nbformat.NotebookNode(id=generate_corpus_id(), cell_type=cell_type, metadata={}, source=source)

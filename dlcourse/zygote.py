@@ -156,7 +156,12 @@ def zygote_for(isolate: bool, limits: Limits, read_only: list[Path]) -> Zygote:
 
 def warm_zygote(isolate: bool, limits: Limits, read_only: list[Path]) -> None:
     """Start this process's zygote ahead of its first notebook (the key a :class:`ForkSession` will use)."""
-    zygote_for(isolate, limits, [Path(p) for p in read_only if Path(p).exists()])
+    zygote_for(isolate, limits, _mounted(read_only))
+
+
+def _mounted(read_only) -> list[Path]:
+    """The read-only folders a zygote binds: those that exist (part of its key, so warm and real agree)."""
+    return [Path(p) for p in read_only if Path(p).exists()]
 
 
 def close_zygote() -> None:
@@ -183,7 +188,7 @@ class ForkSession:
         self.env = dict(env)
         self.isolate = isolate
         self.limits = limits or Limits()
-        self.read_only = [Path(p) for p in (read_only or []) if Path(p).exists()]
+        self.read_only = _mounted(read_only or [])
         self.cgroup = CGroup(uuid.uuid4().hex[:12], self.limits)
         self.sock: socket.socket | None = None
         self.pid: int | None = None

@@ -282,7 +282,7 @@ def __getattr__(name: str):
 __all__ = [
     "CellGrade", "GradedCell", "GradingJob", "GradingOptions", "GradingRefused", "GradingReport", "NotebookResult",
     "ReferenceCheck", "ReferenceFailed", "check_reference", "mark_grader_faults",
-    "Status", "SubmissionResult", "default_executor", "warm_workers", "fingerprint", "grade_and_report", "grade_assignment",
+    "Status", "SubmissionResult", "default_executor", "fingerprint", "grade_and_report", "grade_assignment",
     "grade_notebook", "grade_submission", "jobs_for", "load_result", "merge_with_master", "store_result",
-    "write_reports",
+    "warm_workers", "write_reports",
 ]

@@ -198,7 +198,7 @@ def run_plain_cell(source: str, namespace: PlainNamespace, backend: backends.Bac
         outputs.append(new_output("stream", name="stderr", text=err.getvalue()))
     if failure is not None:
         outputs.append(new_output("error", ename=failure[0], evalue=failure[1][:2000],
-                                              traceback=[f"{failure[0]}: {failure[1][:2000]}"]))
+                                  traceback=[f"{failure[0]}: {failure[1][:2000]}"]))
     elif result is not None:
         outputs.append(new_output("execute_result", data={"text/plain": result}, execution_count=None))
     return apply_ignore_pattern(outputs, ignore_pattern)

@@ -294,12 +294,7 @@ def copy_submission(source_dir: Path, workdir: Path) -> None:
 
 
 def _notebook_cell(cell: GradedCell):
-    if cell.cell_type == "code":
-        node = new_cell("code", cell.source)
-    elif cell.cell_type == "markdown":
-        node = new_cell("markdown", cell.source)
-    else:
-        node = nbformat.v4.new_raw_cell(cell.source)
+    node = new_cell(cell.cell_type, cell.source)
     node.metadata = nbformat.from_dict(cell.metadata)
     return node
 
