@@ -20,7 +20,9 @@ holds each isolation property.
 
 from __future__ import annotations
 
+import ast
 import atexit
+import functools
 import io
 import json
 import multiprocessing.util
@@ -40,7 +42,7 @@ from pathlib import Path
 from .bridge import wire
 from .isolation import CGroup, Limits, Sandbox
 from .kernel import OUTPUT_LIMIT_BYTES, REPLY_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun, CellTimeout, KernelDied
-from .notebook import new_output
+from .notebook import is_test_cell, new_output, strip_magics
 from .zygote_server import HEADER, ProtocolError
 
 #: A zygote is replaced after this many children, doubt or not.
@@ -174,6 +176,34 @@ def close_zygote() -> None:
 atexit.register(close_zygote)
 
 
+#: Modules that a dlcourse module imports only when one of its functions is called (torchvision takes
+#: seconds): a master that imports the first makes the zygote import these too.
+LAZY_IMPORTS = {"dlcourse.data": ("torchvision", "torchvision.datasets", "torchvision.transforms")}
+
+
+def preloads(master) -> tuple[str, ...]:
+    """The modules the master's own cells (not its tests, which run here) import, for the zygote to preload."""
+    return _preloads("\n\0".join(c.source for c in master.cells if c.cell_type == "code" and not is_test_cell(c)))
+
+
+@functools.lru_cache(maxsize=32)
+def _preloads(sources: str) -> tuple[str, ...]:
+    names: list[str] = []
+    for source in sources.split("\n\0"):
+        try:
+            tree = ast.parse(strip_magics(source))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.append(node.module)
+    for name in list(names):
+        names += LAZY_IMPORTS.get(name, ())
+    return tuple(dict.fromkeys(names))
+
+
 def _default_threads() -> int:
     value = os.environ.get("OMP_NUM_THREADS", "")
     return int(value) if value.isdigit() and int(value) > 0 else (os.cpu_count() or 1)
@@ -183,8 +213,9 @@ class ForkSession:
     """One forked child for one notebook of one submission (the methods of ``KernelSession``)."""
 
     def __init__(self, workdir: Path, env: dict[str, str], *, isolate: bool = True, limits: Limits | None = None,
-                 read_only: list[Path] | None = None):
+                 read_only: list[Path] | None = None, preload: tuple[str, ...] = ()):
         self.workdir = Path(workdir)
+        self.preload = tuple(preload)
         self.env = dict(env)
         self.isolate = isolate
         self.limits = limits or Limits()
@@ -208,7 +239,7 @@ class ForkSession:
         command = {"isolate": self.isolate, "threads": _default_threads(), "env": self.env,
                    "cpu_seconds": self.limits.cpu_seconds, "file_bytes": self.limits.file_bytes,
                    "data_bytes": 0 if self.cgroup.available else self.limits.memory_bytes,
-                   "output_limit": OUTPUT_LIMIT_BYTES, "tmpfs_bytes": TMPFS_BYTES}
+                   "output_limit": OUTPUT_LIMIT_BYTES, "tmpfs_bytes": TMPFS_BYTES, "preload": self.preload}
         try:
             self.zygote.fork(theirs, command)
         finally:

@@ -17,6 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "source"
+# `make test` runs two pytest workers on two cores: one torch thread for each test, and for the kernels
+# and graders it starts (two threads per process would spin against the other worker's).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: The layers of the tests, one folder each under tests/, and what a test of each needs.

@@ -30,7 +30,7 @@ from ..isolation import Sandbox
 from ..kernel import CellTimeout, KernelDied, KernelSession
 from ..notebook import (cell_points, grade_id, is_graded_cell, is_test_cell, new_cell, new_output, read_notebook,
                         strip_magics)
-from ..zygote import ForkSession
+from ..zygote import ForkSession, preloads
 from .merge import GradedCell, merge_with_master
 from .plain import PlainNamespace, run_in_kernel, run_plain_cell, score_outputs
 from .results import TIMING_KEYS, CellGrade, GradingOptions, NotebookResult, Status
@@ -91,7 +91,8 @@ class NotebookRun:
         self.status, self.message = Status.OK, ""
         if options.engine == "fork":
             self.session = ForkSession(workdir, {"NBGRADER_EXECUTION": "autograde"}, isolate=options.isolate,
-                                       limits=options.limits, read_only=[Path(p) for p in options.read_only])
+                                       limits=options.limits, read_only=[Path(p) for p in options.read_only],
+                                       preload=preloads(master))
             self.sandbox = self.session  # it tells out_of_memory() from the child's own cgroup
         else:
             self.sandbox = Sandbox(options.limits, read_only=[Path(p) for p in options.read_only]) \

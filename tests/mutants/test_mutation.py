@@ -95,7 +95,9 @@ def test_mutants_are_killed_and_alternatives_pass(prefix, answer_id, tmp_path, e
     for kind, master in (("alternative", nbformat.read(str(master_path), as_version=4)),
                          ("mutant", cut_master(master_path, answer_id))):
         layout = write_course(tmp_path / kind, assignment, master, master_path.name)
-        kept = {grade_id(c) for c in master.cells}  # the cut master's cells, for mutants
+        # the cut master's graded and locked cells, for mutants (not None: an id-less markdown cell near the
+        # end would keep the whole notebook)
+        kept = {grade_id(c) for c in master.cells} - {None}
         for index, description, source in variants[kind]:
             student = f"{kind}-{index:03d}"
             folder = layout.submitted / student / assignment
