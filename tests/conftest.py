@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,10 @@ SOURCE = ROOT / "source"
 # `make test` runs two pytest workers on two cores: one torch thread for each test, and for the kernels
 # and graders it starts (two threads per process would spin against the other worker's).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The machine's cache of reference checks (dlcourse.grading.reference.machine_cache): one for this test
+# session, shared by its workers (set here, in the controller, before they start), never the user's own.
+if not os.environ.get("DLCOURSE_CACHE"):
+    os.environ["DLCOURSE_CACHE"] = tempfile.mkdtemp(prefix="dlcourse-test-cache-")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: The layers of the tests, one folder each under tests/, and what a test of each needs.

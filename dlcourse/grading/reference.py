@@ -11,15 +11,19 @@ and returns the cells that did not get full marks, each with its reason.
 
 The check is cached in ``autograded/.reference/<assignment>/reference.json``
 under a fingerprint of the master, the options, the grader's version, the
-data sets present and the host, so it costs one notebook run per
-assignment and machine. (The file's name is not ``.dlcourse-result.json``,
-so nothing takes the reference for a student.)
+data sets present and the host, and in the machine's cache
+(``$DLCOURSE_CACHE``, else ``$XDG_CACHE_HOME/dlcourse``, else
+``~/.cache/dlcourse``: ``reference/<fingerprint>.json``), so it costs one
+notebook run per assignment and machine, also across copies of a course.
+(The file's name is not ``.dlcourse-result.json``, so nothing takes the
+reference for a student.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import socket
 from concurrent.futures import Executor
@@ -104,6 +108,25 @@ def reference_fingerprint(master_dir: Path, options: GradingOptions) -> str:
     return digest.hexdigest()
 
 
+def machine_cache() -> Path:
+    """This machine's dlcourse cache folder (it need not exist)."""
+    if os.environ.get("DLCOURSE_CACHE"):
+        return Path(os.environ["DLCOURSE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dlcourse"
+
+
+def _read_check(path: Path, stamp: str) -> dict | None:
+    """A stored check under this fingerprint, or None."""
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(stored, dict) and stored.get("fingerprint") == stamp and isinstance(stored.get("check"), dict):
+        return stored
+    return None
+
+
 def _reason(message: str) -> str:
     """A test's message without its traceback, a few lines at most."""
     lines = []
@@ -156,11 +179,13 @@ def check_reference(layout: CourseLayout, assignment: str, options: GradingOptio
     master_dir = layout.require_assignment(assignment)
     folder = layout.autograded / ".reference" / assignment
     stamp = reference_fingerprint(master_dir, options)
-    try:
-        stored = json.loads((folder / REFERENCE_FILE).read_text())
-    except (OSError, ValueError):
-        stored = {}
-    if stored.get("fingerprint") == stamp and isinstance(stored.get("check"), dict):
+    shared = machine_cache() / "reference" / f"{stamp}.json"
+    stored = _read_check(folder / REFERENCE_FILE, stamp)
+    if stored is None:  # another copy of this course, or another course with this master, checked it here
+        stored = _read_check(shared, stamp)
+        if stored is not None:
+            _write_course_copy(folder, stored)
+    if stored is not None:
         check = ReferenceCheck(assignment, {(nb, cell): reason for nb, cell, reason in stored["check"]["faults"]},
                                list(stored["check"]["problems"]), cached=True)
         log(f"reference solutions of {assignment}: checked before on this machine "
@@ -181,13 +206,25 @@ def check_reference(layout: CourseLayout, assignment: str, options: GradingOptio
             result = SubmissionResult(REFERENCE_ID, assignment, Status.ERROR, [],
                                       warnings=[f"the grader's worker failed on the reference: {error}"])
     check = judge(result)
-    for notebook in result.notebooks:
-        if notebook.graded is not None:
-            atomic_write(folder / f"{notebook.name}.ipynb", nbformat.writes(nbformat.from_dict(notebook.graded)))
-    atomic_write(folder / REFERENCE_FILE, json.dumps({"fingerprint": stamp, "check": check.to_json(),
-                                                      "result": result.to_json()}, indent=1))
+    stored = {"fingerprint": stamp, "check": check.to_json(), "result": result.to_json(),
+              "graded": {nb.name: nb.graded for nb in result.notebooks if nb.graded is not None}}
+    _write_course_copy(folder, stored)
+    if check.ok:  # a failure is checked again next time, in any course: it may be the machine's passing hiccup
+        try:
+            shared.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(shared, json.dumps(stored))
+        except OSError:  # a read-only home: the course's own copy still serves
+            pass
     log(f"reference solutions of {assignment}: " + ("full marks" if check.ok else "NOT full marks"))
     return check
+
+
+def _write_course_copy(folder: Path, stored: dict) -> None:
+    """The check and the reference's graded notebooks in the course (``autograded/.reference/<assignment>/``)."""
+    for name, graded in (stored.get("graded") or {}).items():
+        atomic_write(folder / f"{Path(name).name}.ipynb", nbformat.writes(nbformat.from_dict(graded)))
+    atomic_write(folder / REFERENCE_FILE, json.dumps({key: value for key, value in stored.items() if key != "graded"},
+                                                     indent=1))
 
 
 def faults_digest(check: ReferenceCheck | None) -> str:

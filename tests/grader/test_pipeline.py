@@ -7,6 +7,7 @@ import filecmp
 import html
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -128,20 +129,24 @@ def test_reference_solution_gets_full_marks_and_blank_gets_zero(master, tmp_path
 
 
 @pytest.mark.slow
-def test_grade_twenty_students_with_one_and_two_workers(tmp_path):
-    """20 simulated students (solutions, blanks, mutants); same per-cell grades with 1 and 2 workers."""
+def test_grade_ten_students_with_one_and_two_workers(tmp_path):
+    """10 simulated students (solutions, blanks, mutants); same per-cell grades with 1 and 2 workers.
+
+    (The mutation suite grades every mutant; tests/grader/test_engines.py grades a 20-student set with both
+    engines. Ten are enough here to keep two workers busy and to show that their order changes nothing.)"""
     master = SOURCE / "a1_autodiff" / "a1_autodiff.ipynb"
     # Mutants of items 1-4, which no other item builds on, so every other cell keeps its points.
     engine = set(answer_ids(master)[answer_ids(master).index("add"):])
-    mutants = [m for m in mutant_modules()["a1"].MUTANTS if m[0] not in engine][:8]
+    mutants = [m for m in mutant_modules()["a1"].MUTANTS if m[0] not in engine]
+    mutants = [mutants[i] for i in sorted(random.Random().sample(range(len(mutants)), 4))]  # a different 4 each run
     plan = {}
-    for i in range(6):
+    for i in range(3):
         plan[f"solution{i:02d}"] = ("solution", None)
-    for i in range(6):
+    for i in range(3):
         plan[f"blank{i:02d}"] = ("blank", None)
     for i, (answer_id, description, source) in enumerate(mutants):
         plan[f"mutant{i:02d}"] = ("mutant", (answer_id, source))
-    assert len(plan) == 20
+    assert len(plan) == 10
     tables = []
     for workers in (1, 2):
         course = scratch_course(tmp_path / f"w{workers}", "a1_autodiff")

@@ -43,6 +43,12 @@ STUDENTS = {"ann": {"square": GOOD_SQUARE, "cube": GOOD_CUBE}, "ben": {"square":
             "cat": {"square": WRONG_SQUARE, "cube": WRONG_CUBE}}
 
 
+@pytest.fixture(autouse=True)
+def _own_machine_cache(tmp_path, monkeypatch):
+    """Each test sees a machine that has checked no reference yet (these tests count the checks)."""
+    monkeypatch.setenv("DLCOURSE_CACHE", str(tmp_path / "machine-cache"))
+
+
 def _course(tmp_path, tmp_path_factory, with_data_test: bool):
     course = template_course(tmp_path_factory).copy(tmp_path / "course")
     if with_data_test:

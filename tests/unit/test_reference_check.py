@@ -115,3 +115,60 @@ def test_reference_fingerprint_follows_master_options_and_data_sets(tmp_path):
     assert reference_fingerprint(master, options) not in (first, with_data)
     assert reference_fingerprint(master, GradingOptions(read_only=[str(data)], cell_timeout=1)) \
         != reference_fingerprint(master, options)
+
+
+class _CannedExecutor:
+    """Stands in for the pool: every job gets ``result``; the jobs are counted."""
+
+    def __init__(self, result: SubmissionResult):
+        self.result, self.jobs = result, 0
+
+    def submit(self, function, job):
+        from concurrent.futures import Future
+
+        self.jobs += 1
+        future = Future()
+        future.set_result(self.result)
+        return future
+
+
+_MASTER = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]))
+
+
+def _course_with_master(root):
+    from dlcourse.course import CourseLayout
+
+    layout = CourseLayout(root)
+    folder = layout.source / "a1"
+    folder.mkdir(parents=True)
+    (folder / "a1.ipynb").write_text(_MASTER)  # the same bytes in every copy (a new cell gets a random id)
+    return layout
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_passing_check_serves_every_copy_of_the_course_on_this_machine_and_a_failing_one_none(
+        seed, tmp_path, monkeypatch):
+    from dlcourse.grading.reference import check_reference
+
+    monkeypatch.setenv("DLCOURSE_CACHE", str(tmp_path / "machine"))
+    result = _random_result(random.Random(seed))
+    graded = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    result.notebooks[0].graded = graded
+    passes = judge(result).ok
+    executor = _CannedExecutor(result)
+    first = check_reference(_course_with_master(tmp_path / "one"), "a1", GradingOptions(), executor)
+    assert not first.cached and executor.jobs == 1 and first.ok == passes
+    from dlcourse.course import CourseLayout
+
+    again = check_reference(CourseLayout(tmp_path / "one"), "a1", GradingOptions(), executor)
+    assert again.cached and executor.jobs == 1  # the course's own copy, as before
+    copy = _course_with_master(tmp_path / "two")
+    second = check_reference(copy, "a1", GradingOptions(), executor)
+    assert second.cached == passes and executor.jobs == (1 if passes else 2)
+    assert (second.faults, second.problems) == (first.faults, first.problems)
+    folder = copy.autograded / ".reference" / "a1"
+    assert json.loads((folder / "reference.json").read_text())["check"] == first.to_json()
+    assert nbformat.read(str(folder / f"{result.notebooks[0].name}.ipynb"), as_version=4).cells[0].source == "x = 1"
+    changed = _course_with_master(tmp_path / "three")
+    (changed.source / "a1" / "notes.txt").write_text("a change of the master's folder")
+    assert not check_reference(changed, "a1", GradingOptions(), executor).cached
