@@ -29,6 +29,7 @@ import builtins
 import contextlib
 import contextvars
 import functools
+import math
 import random
 from typing import Callable, Iterable, Sequence
 
@@ -314,6 +315,26 @@ def _as_tensor(value, what: str) -> torch.Tensor:
     raise AssertionError(f"{what} should be a number or a tensor, but it is {wire.describe(value)}")
 
 
+def _real_scalar(value) -> float | None:
+    """A plain number or a real 0-d tensor as a float64, else None (the value ``_as_tensor`` gives, as a float)."""
+    if type(value) in (bool, int, float):
+        return float(value)
+    if type(value) is torch.Tensor and value.dim() == 0 and not value.is_complex():
+        return value.item() if value.dtype == torch.float64 else float(value.detach().to(torch.float64))
+    return None
+
+
+def _assert_close_scalars(actual: float, expected: float, rtol: float, atol: float, name: str, hint: str) -> None:
+    """``assert_close`` of two numbers: the same rule and message as for tensors, in plain float64 arithmetic."""
+    if (not math.isfinite(actual) and math.isfinite(expected)) or (math.isnan(actual) and not math.isnan(expected)):
+        raise AssertionError(f"{name} contains NaN or infinity. {hint}".strip())
+    difference = abs(actual - expected)
+    if difference > atol + rtol * abs(expected):
+        raise AssertionError(
+            f"{name} is wrong: got {actual:.6g}, expected {expected:.6g} "
+            f"(1 of 1 entries differ; largest error {difference:.3g}). {hint}".strip())
+
+
 def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6, name: str = "the result",
                  hint: str = "") -> None:
     """Check ``actual`` against ``expected`` elementwise, with a helpful message.
@@ -321,8 +342,16 @@ def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6, na
     Shapes must agree exactly (no broadcasting): a (3,) vector where a (3, 1)
     column is expected is a bug worth reporting.
     """
+    expected_number, actual_number = _real_scalar(expected), _real_scalar(actual)
+    if expected_number is not None and actual_number is not None:  # most of A1's checks: no tensor needed
+        _assert_close_scalars(actual_number, expected_number, rtol, atol, name, hint)
+        return
     expected_t = _as_tensor(expected, "the expected value")
-    actual_t = _as_tensor(actual, name)
+    _assert_close_tensors(_as_tensor(actual, name), expected_t, rtol, atol, name, hint)
+
+
+def _assert_close_tensors(actual_t: torch.Tensor, expected_t: torch.Tensor, rtol: float, atol: float, name: str,
+                          hint: str) -> None:
     if tuple(actual_t.shape) != tuple(expected_t.shape):
         raise AssertionError(
             f"{name} has shape {tuple(actual_t.shape)}, expected {tuple(expected_t.shape)}. {hint}".strip()

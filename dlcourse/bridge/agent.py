@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import functools
 import itertools
 import operator
 import sys
@@ -67,11 +68,17 @@ class _CallRecorder(torch.overrides.TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(code: str):
+    """A test's snippet, compiled once per process: a test sends the same few snippets in its loops."""
+    return compile(code, "<test snippet>", "exec")
+
+
 def _run(code: str, inputs: dict):
     names = dict(namespace())
     names.update(inputs)
     names.pop("result", None)
-    exec(compile(code, "<test snippet>", "exec"), names)
+    exec(_compiled(code), names)
     return names.get("result")
 
 

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from dlcourse import testing
@@ -103,6 +103,48 @@ def test_assert_close_reports_nan_or_infinity_where_finite_values_are_expected(b
     assert failure(testing.assert_close, actual, [1.0, 2.0, 3.0], hint="Overflow?") == (
         "the result contains NaN or infinity. Overflow?")
     assert failure(testing.assert_close, bad, 0.0) == "the result contains NaN or infinity."
+
+
+_SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e-300, 1e300, 5e-7]
+numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(_SPECIAL),
+                    st.integers(-10**6, 10**6), st.booleans())
+scalar_kinds = st.sampled_from(["python", "float64", "float32", "float16", "int64", "bool"])
+
+
+def _as_kind(value, kind: str):
+    if kind == "python":
+        return value
+    if kind == "bool":
+        return torch.tensor(bool(value) if not math.isnan(value) else True)
+    if kind == "int64":
+        return torch.tensor(int(value) if math.isfinite(value) and abs(value) < 2**62 else 7)
+    return torch.tensor(float(value), dtype=getattr(torch, kind))
+
+
+def _outcome(check, *args, **kwargs) -> str:
+    try:
+        check(*args, **kwargs)
+    except AssertionError as error:
+        return str(error)
+    return "passed"
+
+
+@SETTINGS
+@given(numbers, numbers, scalar_kinds, scalar_kinds, st.sampled_from([(1e-5, 1e-6), (0.0, 0.0), (1e-3, 0.5)]))
+@example(math.nan, math.inf, "python", "python", (1e-5, 1e-6))  # the non-finite corners, each one once
+@example(math.inf, math.nan, "float32", "python", (1e-5, 1e-6))
+@example(math.nan, math.nan, "python", "float64", (0.0, 0.0))
+@example(math.inf, math.inf, "python", "python", (0.0, 0.0))
+@example(-math.inf, math.inf, "float16", "python", (1e-3, 0.5))
+@example(1.0, 1.0, "python", "python", (0.0, 0.0))
+def test_assert_close_on_two_numbers_agrees_with_the_tensor_rule(actual, expected, actual_kind, expected_kind, tol):
+    """Numbers take a path without tensors: the verdict and the message are those of 0-d float64 tensors."""
+    actual, expected = _as_kind(actual, actual_kind), _as_kind(expected, expected_kind)
+    rtol, atol = tol
+    as_tensors = _outcome(testing._assert_close_tensors, testing._as_tensor(actual, "the x"),
+                          testing._as_tensor(expected, "the expected value"), rtol, atol, "the x", "Hint.")
+    assert _outcome(testing.assert_close, actual, expected, rtol=rtol, atol=atol, name="the x", hint="Hint.") \
+        == as_tensors
 
 
 def test_assert_close_fails_on_nan_where_a_finite_value_is_expected_beside_an_expected_infinity():
