@@ -59,3 +59,21 @@ def test_each_worker_gives_its_notebooks_its_share_of_the_cores(monkeypatch):
         assert pool.submit(_threads).result() == ("1", 1)
     finally:
         pool.shutdown()
+
+
+def _worker_state() -> tuple[int, str | None, bool]:
+    return len(os.listdir("/proc/self/task")), os.environ.get("DLCOURSE_TEST_MARK"), "torch" in sys.modules
+
+
+def test_workers_come_from_a_warm_single_threaded_server_with_the_callers_environment_of_the_moment(monkeypatch):
+    """Workers are forked from a fork server that imported torch: each must start with one thread (no
+    fork ever copies a running thread) and with this process's environment when its pool was made, not
+    the server's (which started with the first pool)."""
+    for mark in ("first", "second"):
+        monkeypatch.setenv("DLCOURSE_TEST_MARK", mark)
+        pool = default_executor(2)
+        try:
+            threads, seen, has_torch = pool.submit(_worker_state).result()
+        finally:
+            pool.shutdown()
+        assert (threads, seen, has_torch) == (1, mark, True)

@@ -1,0 +1,23 @@
+"""What every grading worker imports, once, in the fork server that the workers are forked from.
+
+``default_executor`` forks its workers from a ``multiprocessing`` fork server
+that has imported this module: torch, matplotlib (Agg) and the grading code,
+so a worker starts in milliseconds instead of importing torch for seconds.
+The fork server runs no torch op, starts no thread and never reads a master,
+a test or a submission (it is forked from before any of that happens), so a
+worker inherits nothing but these imports.
+"""
+
+import os
+
+# OpenBLAS (numpy's, imported by torch) starts a thread pool on import unless told one thread, and a
+# process with threads must not fork. The workers' torch threads are set in each worker.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402,F401
+
+from . import run, submission  # noqa: E402,F401
