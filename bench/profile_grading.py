@@ -28,7 +28,8 @@ def grade(course: Path, assignment: str, engine: str | None, profile: Path):
     command = [PYTHON, "-m", "dlcourse", "grade", assignment, "--workers", "1"]
     if engine:
         command += ["--engine", engine]
-    run = timed(command, course, {"DLCOURSE_PROFILE": str(profile)})
+    # the machine's cache of reference checks starts empty (beside the course): the first run checks it
+    run = timed(command, course, {"DLCOURSE_PROFILE": str(profile), "DLCOURSE_CACHE": str(course.parent / "cache")})
     if run.returncode != 0:
         raise SystemExit(f"dlcourse grade failed ({run.returncode}):\n{run.stderr}")
     return run, json.loads(profile.read_text())
