@@ -185,18 +185,24 @@ class CGroup:
                 pass
 
     def remove(self) -> None:
+        """Kill what is left and remove the group: it can go once the killed processes have exited, usually
+        within a few milliseconds (polled from 1 ms up, 2.5 s at most)."""
+        import time
+
         self.kill_all()
         for group in self._dirs():
-            for _ in range(50):
+            pause, deadline = 0.001, time.monotonic() + 2.5
+            while True:
                 try:
                     group.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
-                    import time
-
-                    time.sleep(0.05)
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(pause)
+                    pause = min(2 * pause, 0.05)
 
 
 # --------------------------------------------------------------------------

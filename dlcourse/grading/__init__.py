@@ -77,8 +77,11 @@ def default_executor(workers: int | None = None) -> Executor:
 
 
 def _worker_context():
+    from multiprocessing import forkserver
+
     context = get_context("forkserver")
     context.set_forkserver_preload(["dlcourse.grading._preload"])  # before the server starts; later: no effect
+    forkserver.ensure_running()  # it imports now, while this process goes on; the first worker waits for it
     return context
 
 
@@ -261,20 +264,22 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     warnings += [kernel_warning(*cell) for cell in kernel_cells(layout.masters(assignment))]
     timings["checks"] = time.monotonic() - started
     own = executor is None
-    executor = executor or default_executor(workers)
+    executor = executor or default_executor(workers)  # local: its fork server starts importing now
     recorder = None
     try:
-        if own:  # a cluster's workers are warmed by its own plugin (and refuse other functions)
-            warm_workers(executor, workers, options)
         started = time.monotonic()
         timings["recording"] = 0.0
 
-        def open_recorder():  # overlaps the reference's grading (it needs nbgrader's import, seconds)
+        def open_recorder():  # nbgrader's import, seconds: while the fork server or the reference runs
             nonlocal recorder
-            opened = time.monotonic()
-            recorder = GradebookRecorder(layout, assignment)
-            timings["recording"] = time.monotonic() - opened
+            if recorder is None:
+                opened = time.monotonic()
+                recorder = GradebookRecorder(layout, assignment)
+                timings["recording"] = time.monotonic() - opened
 
+        if own:  # a cluster's workers are warmed by its own plugin (and refuse other functions)
+            open_recorder()
+            warm_workers(executor, workers, options)
         reference = check_reference(layout, assignment, options, executor, while_waiting=open_recorder,
                                     log=(lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
         timings["reference"] = time.monotonic() - started - timings["recording"]

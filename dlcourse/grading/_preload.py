@@ -8,6 +8,7 @@ a test or a submission (it is forked from before any of that happens), so a
 worker inherits nothing but these imports.
 """
 
+import atexit
 import os
 
 # OpenBLAS (numpy's, imported by torch) starts a thread pool on import unless told one thread, and a
@@ -21,3 +22,13 @@ matplotlib.use("Agg")
 import torch  # noqa: E402,F401
 
 from . import run, submission  # noqa: E402,F401
+
+
+def _leave_at_once(server: int = os.getpid()) -> None:
+    """The fork server ends when ``dlcourse grade`` does: at once, without tearing torch down (seconds,
+    during which it would still hold the command's stderr open, e.g. a pipe to a log)."""
+    if os.getpid() == server:  # not in a worker forked from it (those end through multiprocessing)
+        os._exit(0)
+
+
+atexit.register(_leave_at_once)
