@@ -45,14 +45,15 @@ def rows(run, steps: dict, notebooks: list[dict]) -> list[tuple[str, str]]:
     accounted = timing["start"] + timing["imports"] + timing["student_cells"] + timing["test_cells"] \
         + timing["teardown"]
     out = [
-        ("sandbox + kernel start", f"{timing['start']:.2f}"),
-        ("imports (torch + agent warm-up)", f"{timing['imports']:.2f}"),
+        ("sandbox + kernel start (fork engine: none, forked)", f"{timing['start']:.2f}"),
+        ("imports (fork engine: none, the zygote has them)", f"{timing['imports']:.2f}"),
         ("student cells (sum)", f"{timing['student_cells']:.2f}"),
         (f"test cells (sum; {requests} requests, mean round trip {mean * 1000:.0f} ms)", f"{timing['test_cells']:.2f}"),
         ("  of which request round trips", f"{timing['request_seconds']:.2f}"),
-        ("teardown (kernel shutdown)", f"{timing['teardown']:.2f}"),
+        ("teardown (kernel shut down, or child and cgroup)", f"{timing['teardown']:.2f}"),
         ("rest of the notebook (merge, copy, outputs)", f"{seconds - accounted:.2f}"),
         ("= one notebook, in the worker", f"{seconds:.2f}"),
+        ("workers' fork server (its imports, waited for)", f"{steps.get('workers', 0.0):.2f}"),
         ("reference check (first run only; cached after)", f"{steps.get('reference', 0.0):.2f}"),
         ("students, incl. worker start (pool of 1)", f"{steps.get('students', 0.0):.2f}"),
         ("recording (results + gradebook)", f"{steps.get('recording', 0.0):.2f}"),

@@ -279,10 +279,12 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
 
         if own:  # a cluster's workers are warmed by its own plugin (and refuse other functions)
             open_recorder()
-            warm_workers(executor, workers, options)
+            warm_workers(executor, workers, options)  # waits for the fork server's imports
+            timings["workers"] = time.monotonic() - started - timings["recording"]
+            started = time.monotonic()
         reference = check_reference(layout, assignment, options, executor, while_waiting=open_recorder,
                                     log=(lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
-        timings["reference"] = time.monotonic() - started - timings["recording"]
+        timings["reference"] = time.monotonic() - started - (0.0 if own else timings["recording"])
         if not reference.ok and not force:
             raise ReferenceFailed(reference)
         warnings = reference.warnings() + warnings
