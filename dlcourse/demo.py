@@ -85,7 +85,7 @@ def run_demo(root: Path, workers: int | None = None) -> int:
     print(f"2. example submissions in submitted/: {', '.join(names)} (cheater: wrong answers, "
           "monkeypatches torch.allclose and the test helpers)")
     how_many = f"{workers} workers" if workers else "one worker per core"
-    print(f"3. grade: {how_many}, each notebook in its own sandboxed kernel")
+    print(f"3. grade: {how_many}, each notebook in a sandboxed process of its own (forked from a warm zygote)")
     try:
         report = grade_and_report(layout, DEMO_ASSIGNMENT, GradingOptions(read_only=[str(data_root())]),
                                   workers=workers)
