@@ -204,9 +204,10 @@ def _preloads(sources: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _default_threads() -> int:
+def omp_threads(default: int | None = None) -> int:
+    """``$OMP_NUM_THREADS`` when it is a positive number, else ``default`` (else the number of cores)."""
     value = os.environ.get("OMP_NUM_THREADS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else (os.cpu_count() or 1)
+    return int(value) if value.isdigit() and int(value) > 0 else (default or os.cpu_count() or 1)
 
 
 class ForkSession:
@@ -236,7 +237,7 @@ class ForkSession:
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         self.sock = ours
         self.cgroup.create()
-        command = {"isolate": self.isolate, "threads": _default_threads(), "env": self.env,
+        command = {"isolate": self.isolate, "threads": omp_threads(), "env": self.env,
                    "cpu_seconds": self.limits.cpu_seconds, "file_bytes": self.limits.file_bytes,
                    "data_bytes": 0 if self.cgroup.available else self.limits.memory_bytes,
                    "output_limit": OUTPUT_LIMIT_BYTES, "tmpfs_bytes": TMPFS_BYTES, "preload": self.preload}

@@ -100,8 +100,9 @@ def _worker_init(threads: int = 1, environment: dict | None = None) -> None:
     matplotlib.use("Agg")
     import torch  # warm the worker once, not once per student (already imported by the fork server)
 
-    value = os.environ["OMP_NUM_THREADS"]
-    torch.set_num_threads(int(value) if value.isdigit() and int(value) > 0 else threads)
+    from ..zygote import omp_threads
+
+    torch.set_num_threads(omp_threads(threads))
 
 
 def warm_workers(executor: Executor, workers: int | None, options: GradingOptions) -> None:

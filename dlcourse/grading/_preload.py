@@ -3,9 +3,9 @@
 ``default_executor`` forks its workers from a ``multiprocessing`` fork server
 that has imported this module: torch, matplotlib (Agg) and the grading code,
 so a worker starts in milliseconds instead of importing torch for seconds.
-The fork server runs no torch op, starts no thread and never reads a master,
-a test or a submission (it is forked from before any of that happens), so a
-worker inherits nothing but these imports.
+The fork server is a new process (exec'd, not forked from ``dlcourse grade``),
+runs no torch op, starts no thread and never reads a master, a test or a
+submission, so a worker inherits nothing but these imports.
 """
 
 import atexit
