@@ -221,8 +221,8 @@ class Sandbox:
         self.cgroup = CGroup(self.name, self.limits)
         self.cgroup.create()
 
-    def command(self, kernel_cmd: list[str], workdir: Path) -> list[str]:
-        """Wrap ``kernel_cmd`` so that it runs inside the sandbox."""
+    def command(self, kernel_cmd: list[str], workdir: Path, keep_fds: tuple[int, ...] = ()) -> list[str]:
+        """Wrap ``kernel_cmd`` so that it runs inside the sandbox (with the descriptors ``keep_fds`` open)."""
         bind = ["--ro-bind-try"]
         # ipykernel exits when its parent looks gone (ppid 1), which is always
         # so in a new PID namespace: --die-with-parent does that job instead.
@@ -241,7 +241,7 @@ class Sandbox:
         launcher = [sys.executable, "-m", "dlcourse.isolation", "limit",
                     "--cpu", str(self.limits.cpu_seconds), "--fsize", str(self.limits.file_bytes),
                     "--memory", str(self.limits.memory_bytes), "--cgroup", self.name if self.cgroup.available else "",
-                    "--parent", str(os.getpid()), "--"]
+                    "--parent", str(os.getpid())] + [f"--keep-fd={fd}" for fd in keep_fds] + ["--"]
         return launcher + args + ["--", *kernel_cmd]
 
     def environment(self, env: dict[str, str]) -> dict[str, str]:
@@ -359,6 +359,8 @@ def _limit_main(argv: list[str]) -> None:
     parser.add_argument("--memory", type=int, required=True)
     parser.add_argument("--cgroup", default="")
     parser.add_argument("--parent", type=int, default=0, help="the grader's pid: die with it")
+    parser.add_argument("--keep-fd", type=int, action="append", default=[],
+                        help="a descriptor the command inherits (all others above 2 are closed)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -372,10 +374,10 @@ def _limit_main(argv: list[str]) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (args.cpu, args.cpu + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (args.fsize, args.fsize))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    sys.exit(_run_watched(command, args.parent or os.getppid()))
+    sys.exit(_run_watched(command, args.parent or os.getppid(), tuple(args.keep_fd)))
 
 
-def _run_watched(command: list[str], parent: int) -> int:
+def _run_watched(command: list[str], parent: int, keep_fds: tuple[int, ...] = ()) -> int:
     """Run the sandbox as a child, and kill it as soon as the grader is gone.
 
     The launcher stays between the grader and bwrap instead of becoming bwrap:
@@ -389,7 +391,7 @@ def _run_watched(command: list[str], parent: int) -> int:
     if os.getppid() != parent:  # the grader is gone already
         return 1
     signal.signal(signal.SIGINT, lambda *_: None)  # interrupts are for the kernel (reset in the child at exec)
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command, pass_fds=keep_fds)
     for name in ("SIGTERM", "SIGHUP"):
         signal.signal(getattr(signal, name), lambda *_: (child.kill(), os._exit(1)))
     while True:

@@ -19,7 +19,6 @@ from pathlib import Path
 import nbformat
 from jupyter_client import KernelManager
 
-from .bridge import wire
 
 #: Stored outputs of one cell are cut here; the kernel may print more.
 OUTPUT_LIMIT_BYTES = 200_000
@@ -140,6 +139,8 @@ class KernelSession:
             if kind not in ("stream", "display_data", "execute_result", "error"):
                 continue
             output = nbformat.v4.output_from_msg(msg)
+            from .bridge import wire  # here: it imports torch, which a process that only runs kernels need not
+
             blob = output.get("data", {}).get(wire.REPLY_MIME_TYPE) if silent and kind == "display_data" else None
             if blob is not None:
                 # A test's request: its reply does not count against the print limit

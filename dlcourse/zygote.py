@@ -28,6 +28,7 @@ import json
 import multiprocessing.util
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -39,11 +40,10 @@ import time
 import uuid
 from pathlib import Path
 
-from .bridge import wire
 from .isolation import CGroup, Limits, Sandbox
 from .kernel import OUTPUT_LIMIT_BYTES, REPLY_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun, CellTimeout, KernelDied
 from .notebook import is_test_cell, new_output, strip_magics
-from .zygote_server import HEADER, ProtocolError
+from .zygote_server import CHILDREN_ENV, HEADER, LISTEN_FD_ENV, SHARED_KEY_ENV, ProtocolError
 
 #: A zygote is replaced after this many children, doubt or not.
 CHILDREN_PER_ZYGOTE = 50
@@ -64,8 +64,11 @@ _OUTPUT_KEYS = {"stream": ("name", "text"), "display_data": ("data", "metadata")
 class Zygote:
     """One warm, sandboxed Python process that forks a child per notebook."""
 
-    def __init__(self, isolate: bool, limits: Limits, read_only: list[Path]):
-        self.key = (isolate, limits, tuple(str(p) for p in read_only))
+    shared = False
+
+    def __init__(self, isolate: bool, limits: Limits, read_only: list[Path], *,
+                 listener: socket.socket | None = None):
+        self.key = _key(isolate, limits, read_only)
         self.isolate = isolate
         self.limits = limits
         self.children = 0
@@ -74,11 +77,15 @@ class Zygote:
         self.sandbox = Sandbox(limits, read_only=read_only) if isolate else None
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         command = [sys.executable, "-m", "dlcourse.zygote_server"]
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k not in (SHARED_SOCKET_ENV, LISTEN_FD_ENV, SHARED_KEY_ENV)}
         env.update({"MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
+        if listener is not None:  # shared by the workers (SharedZygoteHost), counting all their children
+            env.update({LISTEN_FD_ENV: str(listener.fileno()), SHARED_KEY_ENV: repr(self.key),
+                        CHILDREN_ENV: str(CHILDREN_PER_ZYGOTE)})
         if self.sandbox is not None:
             env = self.sandbox.environment(env)
-            command = self.sandbox.command(command, self.scratch)
+            command = self.sandbox.command(command, self.scratch,
+                                           () if listener is None else (listener.fileno(),))
         else:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
                                                               env.get("PYTHONPATH", "")]))
@@ -89,9 +96,12 @@ class Zygote:
         self._log = tempfile.TemporaryFile()
         try:
             self.process = subprocess.Popen(command, stdin=theirs, stdout=subprocess.DEVNULL, stderr=self._log,
-                                            env=env, cwd=cwd, start_new_session=True)
+                                            env=env, cwd=cwd, start_new_session=True,
+                                            pass_fds=() if listener is None else (listener.fileno(),))
         finally:
             theirs.close()
+        if listener is not None:
+            return  # the owner does not wait: each worker reads the zygote's hello on its own connection
         try:
             hello = self._receive(WARM_UP_TIMEOUT)
         except KernelDied:
@@ -137,17 +147,138 @@ class Zygote:
                 pass
 
 
+class ZygoteRetired(KernelDied):
+    """The shared zygote forks no more (it retired, or is gone): this worker starts its own."""
+
+
+#: Where a worker finds the zygote that ``dlcourse grade`` shares among its workers (:class:`SharedZygoteHost`).
+SHARED_SOCKET_ENV = "DLCOURSE_ZYGOTE_SOCKET"
+
+
+class SharedZygote(Zygote):
+    """A worker's connection to the zygote its ``dlcourse grade`` shares: the methods of :class:`Zygote`.
+
+    One zygote for all the workers of a command imports torch once instead of once per worker. It counts
+    the children of all of them and retires after :data:`CHILDREN_PER_ZYGOTE`, or when a worker's child
+    left it in doubt (that worker tells it so); a worker then starts its own :class:`Zygote`, as without one.
+    """
+
+    shared = True
+
+    def __init__(self, path: str, key: tuple):
+        self.key = key
+        self.children = 0
+        self.in_doubt = False
+        self.retired = False
+        self.control = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.control.connect(path)
+            hello = self._receive(WARM_UP_TIMEOUT)
+        except (OSError, KernelDied) as error:
+            self.control.close()
+            raise ZygoteRetired(f"no shared zygote at {path}: {error}") from error
+        if not hello.get("ready") or hello.get("threads") != 1 or hello.get("key") != repr(key):
+            self.control.close()
+            raise ZygoteRetired(f"the shared zygote is not for these options or not fit to fork: {hello}")
+
+    def _receive(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self.control], [], [], timeout)
+        try:
+            message = self.control.recv(1 << 16) if ready else b""
+        except OSError:
+            message = b""
+        if not message:
+            self.retired = True
+            raise ZygoteRetired("the shared zygote did not answer")
+        return json.loads(message)
+
+    def alive(self) -> bool:
+        return not self.retired and self.control.fileno() >= 0
+
+    def fork(self, child_socket: socket.socket, command: dict) -> None:
+        try:
+            socket.send_fds(self.control, [json.dumps(command).encode()], [child_socket.fileno()])
+        except OSError as error:
+            self.retired = True
+            raise ZygoteRetired(f"the shared zygote is gone: {error}") from error
+        answer = self._receive(CHILD_START_TIMEOUT)
+        if answer.get("retired"):
+            self.retired = True
+            raise ZygoteRetired("the shared zygote retired")
+        if not answer.get("ok"):
+            self.in_doubt = True
+            raise KernelDied(f"the zygote could not fork: {answer.get('error')}")
+        self.children += 1
+
+    def close(self) -> None:
+        try:
+            if self.in_doubt and not self.retired:
+                self.control.send(json.dumps({"retire": True}).encode())  # no more children from it, for anyone
+        except OSError:
+            pass
+        finally:
+            self.control.close()
+
+
+class SharedZygoteHost:
+    """The zygote one ``dlcourse grade`` shares among its local workers, started before them.
+
+    It listens on a socket in a private folder (mode 0700) that its workers connect to
+    (:data:`SHARED_SOCKET_ENV` in their environment); no notebook's process can reach it (it is in no
+    sandbox's file system, and each child closes the zygote's sockets). It ends with :meth:`close` or
+    with this process.
+    """
+
+    def __init__(self, isolate: bool, limits: Limits, read_only: list[Path]):
+        read_only = _mounted(read_only)
+        self.folder = Path(tempfile.mkdtemp(prefix="dlzs-"))
+        self.path = str(self.folder / "zygote")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            listener.bind(self.path)
+            listener.listen(64)
+            self.zygote = Zygote(isolate, limits, read_only, listener=listener)
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+        finally:
+            listener.close()  # the zygote's copy only: connections are refused once it is gone
+
+    def environment(self) -> dict[str, str]:
+        return {SHARED_SOCKET_ENV: self.path}
+
+    def close(self) -> None:
+        try:
+            self.zygote.close()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
 _zygote: Zygote | None = None
 _finalizer = None
+_shared_refused = False  # this worker met the shared zygote retired, gone or unfit: its own from now on
+
+
+def _key(isolate: bool, limits: Limits, read_only: list[Path]) -> tuple:
+    return (isolate, limits, tuple(str(p) for p in read_only))
 
 
 def zygote_for(isolate: bool, limits: Limits, read_only: list[Path]) -> Zygote:
-    """This process's zygote for these options: started lazily, replaced when in doubt or old."""
-    global _zygote
-    key = (isolate, limits, tuple(str(p) for p in read_only))
+    """This process's zygote for these options: the shared one if its command started one (and it still forks),
+    else its own, started lazily; replaced when in doubt or old."""
+    global _zygote, _shared_refused
+    key = _key(isolate, limits, read_only)
     if _zygote is not None and (_zygote.key != key or _zygote.in_doubt or not _zygote.alive()
-                                or _zygote.children >= CHILDREN_PER_ZYGOTE):
-        close_zygote()
+                                or (not _zygote.shared and _zygote.children >= CHILDREN_PER_ZYGOTE)):
+        if _zygote.shared:
+            _leave_shared()
+        else:
+            close_zygote()
+    if _zygote is None and not _shared_refused and os.environ.get(SHARED_SOCKET_ENV):
+        try:
+            _zygote = SharedZygote(os.environ[SHARED_SOCKET_ENV], key)
+        except ZygoteRetired:
+            _shared_refused = True
     if _zygote is None:
         _zygote = Zygote(isolate, limits, read_only)
         global _finalizer
@@ -164,6 +295,13 @@ def warm_zygote(isolate: bool, limits: Limits, read_only: list[Path]) -> None:
 def _mounted(read_only) -> list[Path]:
     """The read-only folders a zygote binds: those that exist (part of its key, so warm and real agree)."""
     return [Path(p) for p in read_only if Path(p).exists()]
+
+
+def _leave_shared() -> None:
+    """This worker's zygote from now on is its own; the shared one, in doubt or retired, is told so and left."""
+    global _shared_refused
+    _shared_refused = True
+    close_zygote()
 
 
 def close_zygote() -> None:
@@ -242,7 +380,11 @@ class ForkSession:
                    "data_bytes": 0 if self.cgroup.available else self.limits.memory_bytes,
                    "output_limit": OUTPUT_LIMIT_BYTES, "tmpfs_bytes": TMPFS_BYTES, "preload": self.preload}
         try:
-            self.zygote.fork(theirs, command)
+            try:
+                self.zygote.fork(theirs, command)
+            except ZygoteRetired:  # between two notebooks: this worker's own zygote from now on
+                self.zygote = zygote_for(self.isolate, self.limits, self.read_only)
+                self.zygote.fork(theirs, command)
         finally:
             theirs.close()
         deadline = time.monotonic() + CHILD_START_TIMEOUT
@@ -318,6 +460,8 @@ class ForkSession:
         self.cgroup.remove()
         if self.zygote is not None and doubt:
             self.zygote.in_doubt = True
+            if self.zygote.shared and self.zygote is _zygote:  # at once: no worker forks from it after this
+                _leave_shared()
 
     # -- frames ------------------------------------------------------------
 
@@ -448,6 +592,9 @@ class ForkBackend:
     """
 
     def __init__(self, session: ForkSession, cell_sources: list[str], deadline: float):
+        from .bridge import wire  # here, not at the top: ``dlcourse grade`` itself imports this module, not torch
+
+        self.wire = wire
         self.session = session
         self._cell_sources = cell_sources
         self.deadline = deadline
@@ -471,7 +618,7 @@ class ForkBackend:
             raise CellTimeout("the test ran out of time")
         if self.session.dead:  # a child that died since shows as the socket's end (no /proc read per request)
             raise KernelDied("the kernel died while a test ran your code")
-        self.session._send(b"W", wire.dumps_request(request))
+        self.session._send(b"W", self.wire.dumps_request(request))
         try:
             kind, payload = self.session._receive(self.deadline, REPLY_LIMIT_BYTES)
         except CellTimeout:
@@ -488,7 +635,7 @@ class ForkBackend:
             return {"ok": False, "error_type": "ReplyTooLarge",
                     "message": f"the value your code returned is larger than {REPLY_LIMIT_BYTES // 2**20} MiB"}
         try:
-            reply = wire.loads(payload)
+            reply = self.wire.loads(payload)
         except Exception as error:  # a forged or broken reply
             return {"ok": False, "error_type": "InvalidReply", "message": f"unreadable reply: {error}"}
         if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import socket
 import struct
@@ -44,6 +45,10 @@ import sys
 #: A frame's header: its kind (one byte) and the payload's length.
 HEADER = struct.Struct("!cQ")
 WORKDIR = "/home/student/work"
+#: The environment of a zygote shared by the workers of one ``dlcourse grade``: the descriptor of the
+#: listening socket they connect to, the options it was started for, and after how many children it retires.
+LISTEN_FD_ENV, SHARED_KEY_ENV, CHILDREN_ENV = "DLCOURSE_ZYGOTE_LISTEN_FD", "DLCOURSE_ZYGOTE_KEY", \
+    "DLCOURSE_ZYGOTE_CHILDREN"
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -105,36 +110,91 @@ def main() -> None:
     control = socket.socket(fileno=0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
     threads = len(os.listdir("/proc/self/task"))
-    control.send(json.dumps({"ready": True, "threads": threads, "pid": os.getpid()}).encode())
-    zygote_pid = os.getpid()
-    while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(control, 1 << 16, 1)
-        except (OSError, KeyboardInterrupt):
-            return
-        if not message:
-            return  # the grader is gone
-        command = json.loads(message)
-        _preload(command.get("preload", ()))
-        threads = len(os.listdir("/proc/self/task"))
-        if threads != 1 or len(fds) != 1:  # never fork with a thread running
-            for fd in fds:
-                os.close(fd)
-            control.send(json.dumps({"ok": False, "error": f"{threads} threads, {len(fds)} sockets"}).encode())
-            continue
-        pid = os.fork()
-        if pid == 0:
-            try:
-                control.close()
-                _child(libc, fds[0], command, zygote_pid)
-            except BaseException:
-                import traceback
+    hello = {"ready": True, "threads": threads, "pid": os.getpid(), "key": os.environ.get(SHARED_KEY_ENV, "")}
+    control.send(json.dumps(hello).encode())
+    listener = None
+    if os.environ.get(LISTEN_FD_ENV, "").isdigit():  # shared: every grading worker connects here
+        listener = socket.socket(fileno=int(os.environ[LISTEN_FD_ENV]))
+    _serve_forks(libc, control, listener, hello, int(os.environ.get(CHILDREN_ENV, "0") or 0))
 
-                traceback.print_exc()  # to the zygote's stderr (the grader's log of it) until fd 2 is closed
-            finally:
-                os._exit(70)
-        os.close(fds[0])
-        control.send(json.dumps({"ok": True, "pid": pid}).encode())
+
+def _serve_forks(libc, control: socket.socket, listener: socket.socket | None, hello: dict, most: int) -> None:
+    """Fork a child per command from ``control`` or from a worker connected to ``listener``.
+
+    A shared zygote (one with a listener) says hello on each new connection; it retires after ``most``
+    children (0: never) or when a worker asks: it forks no more (each worker then starts its own), and
+    leaves when every connection is closed, so that no child still grading dies with it. It leaves at once
+    when ``control`` (its owner, ``dlcourse grade``) closes.
+    """
+    zygote_pid = os.getpid()
+    connections: list[socket.socket] = []
+    forked, retired = 0, False
+    while True:
+        watched = [control, *connections] + ([listener] if listener is not None else [])
+        try:
+            ready, _, _ = select.select(watched, [], [])
+        except KeyboardInterrupt:
+            return
+        for sock in ready:
+            if sock is listener:
+                try:
+                    connection, _ = listener.accept()
+                    connection.send(json.dumps(hello).encode())
+                except OSError:
+                    continue
+                connections.append(connection)
+                continue
+            try:
+                message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 1)
+            except OSError:
+                message, fds = b"", []
+            if not message:
+                if sock is control:
+                    return  # the grader is gone
+                connections.remove(sock)
+                sock.close()
+                if retired and not connections:
+                    return
+                continue
+            command = json.loads(message)
+            if command.get("retire"):
+                retired = True
+            if retired:
+                for fd in fds:
+                    os.close(fd)
+                if listener is not None:
+                    listener.close()
+                    listener = None
+                if not command.get("retire"):
+                    sock.send(json.dumps({"ok": False, "retired": True, "error": "the zygote retired"}).encode())
+                continue
+            _preload(command.get("preload", ()))
+            threads = len(os.listdir("/proc/self/task"))
+            if threads != 1 or len(fds) != 1:  # never fork with a thread running
+                for fd in fds:
+                    os.close(fd)
+                sock.send(json.dumps({"ok": False, "error": f"{threads} threads, {len(fds)} sockets"}).encode())
+                continue
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    for inherited in [control, *connections] + ([listener] if listener is not None else []):
+                        inherited.close()  # a child reaches no other notebook's grader, and asks for no fork
+                    _child(libc, fds[0], command, zygote_pid)
+                except BaseException:
+                    import traceback
+
+                    traceback.print_exc()  # to the zygote's stderr (the grader's log of it) until fd 2 is closed
+                finally:
+                    os._exit(70)
+            os.close(fds[0])
+            forked += 1
+            sock.send(json.dumps({"ok": True, "pid": pid}).encode())
+            if most and forked >= most:
+                retired = True
+                if listener is not None:
+                    listener.close()
+                    listener = None
 
 
 def _preload(names) -> None:

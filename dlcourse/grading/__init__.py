@@ -60,7 +60,7 @@ class ReferenceFailed(GradingRefused):
         super().__init__(check.refusal())
 
 
-def default_executor(workers: int | None = None) -> Executor:
+def default_executor(workers: int | None = None, environment: dict[str, str] | None = None) -> Executor:
     """Local worker processes (default: one per core); a cluster executor can replace it (same interface).
 
     The cores are shared out: each worker's notebooks get ``cores // workers`` torch threads (at least
@@ -69,11 +69,26 @@ def default_executor(workers: int | None = None) -> Executor:
 
     Workers are forked from one warm fork server (:mod:`dlcourse.grading._preload`: torch imported once per
     ``dlcourse grade``, not once per worker); each takes this process's environment as it is now, as a
-    spawned worker would.
+    spawned worker would, plus ``environment``.
     """
     workers = workers or os.cpu_count() or 1
     return ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(), initializer=_worker_init,
-                               initargs=(threads_per_worker(workers), dict(os.environ)))
+                               initargs=(threads_per_worker(workers), {**os.environ, **(environment or {})}))
+
+
+def _shared_zygote(options: GradingOptions):
+    """One zygote for all the local workers (fork engine): started now, each worker connects to it.
+
+    None where it cannot start here; each worker then starts its own, which reports why it cannot.
+    """
+    if options.engine != "fork":
+        return None
+    from ..zygote import SharedZygoteHost
+
+    try:
+        return SharedZygoteHost(options.isolate, options.limits, [Path(p) for p in options.read_only])
+    except OSError:
+        return None
 
 
 def _worker_context():
@@ -265,9 +280,11 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     warnings += [kernel_warning(*cell) for cell in kernel_cells(layout.masters(assignment))]
     timings["checks"] = time.monotonic() - started
     own = executor is None
-    executor = executor or default_executor(workers)  # local: its fork server starts importing now
+    shared = _shared_zygote(options) if own else None  # imports torch while the fork server does
     recorder = None
     try:
+        # local: its fork server starts importing now
+        executor = executor or default_executor(workers, shared.environment() if shared else None)
         started = time.monotonic()
         timings["recording"] = 0.0
 
@@ -298,8 +315,10 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     finally:
         if recorder is not None:
             recorder.close()
-        if own:
+        if own and executor is not None:
             executor.shutdown(cancel_futures=True)
+        if shared is not None:
+            shared.close()
     warnings += shared_warnings
     started = time.monotonic()
     grades, cells = write_reports(layout, assignment, results, warnings, groups)
