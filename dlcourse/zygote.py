@@ -2,7 +2,9 @@
 
 Starting a Jupyter kernel in a fresh sandbox and importing torch costs about
 two seconds per notebook before any student code runs. The fork engine pays
-that once per grading worker: a :class:`Zygote` is a Python process in a
+that once per ``dlcourse grade`` (:class:`SharedZygoteHost`, whose workers
+connect with a :class:`SharedZygote`), or once per grading worker where
+there is no shared zygote: a :class:`Zygote` is a Python process in a
 bubblewrap sandbox of its own (the :class:`dlcourse.isolation.Sandbox` bind
 list, with an empty scratch folder as its work folder) that has imported
 torch, IPython, matplotlib and the agent (:mod:`dlcourse.zygote_server`).

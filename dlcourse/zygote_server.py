@@ -4,7 +4,9 @@
 own (see :mod:`dlcourse.zygote` for the grader's side). It imports torch,
 IPython, matplotlib (Agg) and :mod:`dlcourse.bridge.agent` once, runs no torch
 operation, starts no thread and never touches CUDA, then waits for commands
-on its standard input (a Unix ``SOCK_SEQPACKET`` socket): each is one JSON
+on its standard input (a Unix ``SOCK_SEQPACKET`` socket), and, when it is
+shared by the workers of one ``dlcourse grade``, on each worker's connection
+to the listening socket it was given (:data:`LISTEN_FD_ENV`): each is one JSON
 object with one file descriptor attached, a socket to the grader for one
 notebook. Nothing secret ever reaches it: it holds no master and no test.
 
