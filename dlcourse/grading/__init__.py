@@ -288,7 +288,7 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
         started = time.monotonic()
         timings["recording"] = 0.0
 
-        def open_recorder():  # nbgrader's import, seconds: while the fork server or the reference runs
+        def open_recorder():  # nbgrader's import, seconds: while the reference runs (a core is idle then)
             nonlocal recorder
             if recorder is None:
                 opened = time.monotonic()
@@ -296,13 +296,12 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
                 timings["recording"] = time.monotonic() - opened
 
         if own:  # a cluster's workers are warmed by its own plugin (and refuse other functions)
-            open_recorder()
-            warm_workers(executor, workers, options)  # waits for the fork server's imports
-            timings["workers"] = time.monotonic() - started - timings["recording"]
+            warm_workers(executor, workers, options)  # waits for the fork server's imports (the zygote's go on)
+            timings["workers"] = time.monotonic() - started
             started = time.monotonic()
         reference = check_reference(layout, assignment, options, executor, while_waiting=open_recorder,
                                     log=(lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
-        timings["reference"] = time.monotonic() - started - (0.0 if own else timings["recording"])
+        timings["reference"] = time.monotonic() - started - timings["recording"]
         if not reference.ok and not force:
             raise ReferenceFailed(reference)
         warnings = reference.warnings() + warnings
