@@ -348,6 +348,66 @@ def test_loads_of_dumps_gives_back_tensors_handles_and_replies():
     assert_same(wire.loads(wire.dumps(reply)), reply)
 
 
+# JSON-exact data: what JSON gives back with the same types (tuples marked), floats of every kind.
+json_data = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.sampled_from([-0.0, float("inf"), float("-inf")])
+    | st.text(max_size=5),
+    lambda children: (st.lists(children, max_size=3) | st.lists(children, max_size=3).map(tuple)
+                      | st.dictionaries(st.text(max_size=3), children, max_size=3)),
+    max_leaves=10,
+)
+
+
+def assert_identical(actual, expected) -> None:
+    """As assert_same, and floats by their repr: NaN is NaN, -0.0 is not 0.0."""
+    assert type(actual) is type(expected), (actual, expected)
+    if type(expected) is float:
+        assert repr(actual) == repr(expected)
+    elif type(expected) in (list, tuple):
+        assert len(actual) == len(expected)
+        for a, e in zip(actual, expected):
+            assert_identical(a, e)
+    elif type(expected) is dict:
+        assert list(actual) == list(expected)
+        for key in expected:
+            assert_identical(actual[key], expected[key])
+    else:
+        assert actual == expected
+
+
+@SETTINGS
+@given(value=json_data)
+def test_dumps_sends_json_exact_data_as_json_and_loads_gives_it_back_identical(value):
+    blob = wire.dumps({"ok": True, "value": value})
+    assert blob.startswith(wire.JSON_MAGIC)
+    assert_identical(wire.loads(blob), {"ok": True, "value": value})
+
+
+@pytest.mark.parametrize("value", [
+    [torch.ones(2)], (1, b"x"), {"a": 1j}, {1: "int key"}, {wire.TUPLE_KEY: [1, 2]}, [{wire.TUPLE_KEY: []}],
+    10 ** 5000, AlwaysEqualInt(3), [AlwaysEqualFloat(1.0)]],
+    ids=["tensor", "bytes", "complex", "int key", "the tuple marker", "nested marker", "huge int", "int subclass",
+         "float subclass"])
+def test_dumps_leaves_what_json_would_change_to_torch_save(value):
+    blob = wire.dumps(value)
+    assert not blob.startswith(wire.JSON_MAGIC)
+    if type(value) in (tuple, dict):  # (torch.save's ints end at 2**63 or so: weights_only refuses LONG4)
+        assert_same(wire.loads(blob), value)
+
+
+@pytest.mark.parametrize("text", [b"{", b'{"a": [1, 2', b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000])
+def test_loads_refuses_broken_json_as_an_unreadable_reply(text):
+    with pytest.raises(pickle.UnpicklingError):
+        wire.loads(wire.JSON_MAGIC + text)
+
+
+def test_loads_of_forged_json_builds_only_plain_data():
+    forged = wire.JSON_MAGIC + b'{"ok": true, "value": {"__dlcourse_tuple__": [1, {"__dlcourse_tuple__": 5}]}, ' \
+                              b'"x": {"__class__": "os.system", "__reduce__": ["touch /tmp/x"]}}'
+    assert_same(wire.loads(forged), {"ok": True, "value": (1, {"__dlcourse_tuple__": 5}),
+                                     "x": {"__class__": "os.system", "__reduce__": ["touch /tmp/x"]}})
+
+
 def test_dumps_writes_torch_save_bytes():
     blob = wire.dumps([1, torch.ones(1)])
     assert isinstance(blob, bytes)
