@@ -51,6 +51,8 @@ from .zygote_server import CHILDREN_ENV, HEADER, LISTEN_FD_ENV, SHARED_KEY_ENV, 
 CHILDREN_PER_ZYGOTE = 50
 #: Seconds a child may take from the fork to being ready for its first cell.
 CHILD_START_TIMEOUT = 60
+#: Seconds a worker waits for the shared zygote to confirm that it retired.
+RETIRE_TIMEOUT = 10
 #: Seconds an interrupted child has to answer before it is killed (as the kernel engine).
 INTERRUPT_GRACE = 10
 #: The largest cell result a child may send (JSON of outputs already cut at OUTPUT_LIMIT_BYTES).
@@ -214,9 +216,10 @@ class SharedZygote(Zygote):
 
     def close(self) -> None:
         try:
-            if self.in_doubt and not self.retired:
-                self.control.send(json.dumps({"retire": True}).encode())  # no more children from it, for anyone
-        except OSError:
+            if self.in_doubt and not self.retired:  # no more children from it, for any worker, once answered
+                self.control.send(json.dumps({"retire": True}).encode())
+                self._receive(RETIRE_TIMEOUT)
+        except (OSError, KernelDied):
             pass
         finally:
             self.control.close()

@@ -167,8 +167,8 @@ def _serve_forks(libc, control: socket.socket, listener: socket.socket | None, h
                 if listener is not None:
                     listener.close()
                     listener = None
-                if not command.get("retire"):
-                    sock.send(json.dumps({"ok": False, "retired": True, "error": "the zygote retired"}).encode())
+                answer = {"ok": True} if command.get("retire") else {"ok": False, "error": "the zygote retired"}
+                sock.send(json.dumps({**answer, "retired": True}).encode())  # a retire is answered: it holds now
                 continue
             _preload(command.get("preload", ()))
             threads = len(os.listdir("/proc/self/task"))
