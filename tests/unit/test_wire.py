@@ -45,8 +45,11 @@ class Handles:
         return {wire.HANDLE_KEY: len(self.objects)}
 
 
-def assert_same(actual, expected) -> None:
-    """Equal values of exactly the same types, recursively (``True == 1`` does not count)."""
+def assert_same(actual, expected, floats_by_repr: bool = False) -> None:
+    """Equal values of exactly the same types, recursively (``True == 1`` does not count).
+
+    ``floats_by_repr``: floats compared by their repr (NaN is NaN, -0.0 is not 0.0).
+    """
     assert type(actual) is type(expected), (actual, expected)
     if isinstance(expected, torch.Tensor):
         assert actual.dtype == expected.dtype and actual.shape == expected.shape
@@ -54,11 +57,13 @@ def assert_same(actual, expected) -> None:
     elif type(expected) in (list, tuple):
         assert len(actual) == len(expected)
         for a, e in zip(actual, expected):
-            assert_same(a, e)
+            assert_same(a, e, floats_by_repr)
     elif type(expected) is dict:
         assert list(actual) == list(expected)
         for key in expected:
-            assert_same(actual[key], expected[key])
+            assert_same(actual[key], expected[key], floats_by_repr)
+    elif floats_by_repr and type(expected) is float:
+        assert repr(actual) == repr(expected)
     else:
         assert actual == expected
 
@@ -358,29 +363,12 @@ json_data = st.recursive(
 )
 
 
-def assert_identical(actual, expected) -> None:
-    """As assert_same, and floats by their repr: NaN is NaN, -0.0 is not 0.0."""
-    assert type(actual) is type(expected), (actual, expected)
-    if type(expected) is float:
-        assert repr(actual) == repr(expected)
-    elif type(expected) in (list, tuple):
-        assert len(actual) == len(expected)
-        for a, e in zip(actual, expected):
-            assert_identical(a, e)
-    elif type(expected) is dict:
-        assert list(actual) == list(expected)
-        for key in expected:
-            assert_identical(actual[key], expected[key])
-    else:
-        assert actual == expected
-
-
 @SETTINGS
 @given(value=json_data)
 def test_dumps_sends_json_exact_data_as_json_and_loads_gives_it_back_identical(value):
     blob = wire.dumps({"ok": True, "value": value})
     assert blob.startswith(wire.JSON_MAGIC)
-    assert_identical(wire.loads(blob), {"ok": True, "value": value})
+    assert_same(wire.loads(blob), {"ok": True, "value": value}, floats_by_repr=True)
 
 
 @pytest.mark.parametrize("value", [
