@@ -8,8 +8,10 @@ assignment; ``aN_<answer_id>`` (e.g. ``a3_linear``) on the tests of one answer c
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +27,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # session, shared by its workers (set here, in the controller, before they start), never the user's own.
 if not os.environ.get("DLCOURSE_CACHE"):
     os.environ["DLCOURSE_CACHE"] = tempfile.mkdtemp(prefix="dlcourse-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["DLCOURSE_CACHE"], ignore_errors=True)  # by the process that made it
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: The layers of the tests, one folder each under tests/, and what a test of each needs.
