@@ -111,6 +111,7 @@ def to_data(obj, make_handle, numpy: bool = False):
 
 _PLAIN_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 _NOT_NUMPY = object()
+_NOT_JSON = object()
 
 
 def _is_numpy_scalar(obj) -> bool:
@@ -133,9 +134,10 @@ def _from_numpy(obj):
 
 def dumps(obj) -> bytes:
     """Plain data as bytes for :func:`loads`: JSON when JSON gives it back exactly, else ``torch.save``'s."""
-    if _json_exact(obj, 0):
+    form = _json_form(obj, 0)
+    if form is not _NOT_JSON:
         try:
-            return JSON_MAGIC + json.dumps(_json_tuples(obj), separators=(",", ":")).encode("ascii")
+            return JSON_MAGIC + json.dumps(form, separators=(",", ":")).encode("ascii")
         except (ValueError, RecursionError):  # an int of more digits than Python converts: torch.save's
             pass
     buffer = io.BytesIO()
@@ -143,31 +145,27 @@ def dumps(obj) -> bytes:
     return buffer.getvalue()
 
 
-def _json_exact(obj, depth: int) -> bool:
-    """Whether ``json.loads(json.dumps(obj))`` is ``obj``, types included (exact types only)."""
+def _json_form(obj, depth: int):
+    """``obj`` as JSON gives it back exactly, types included (tuples as ``{TUPLE_KEY: [...]}``), else _NOT_JSON.
+
+    Exact types only; a dict with a key other than a str, or with the key TUPLE_KEY itself, is not JSON's.
+    """
     kind = type(obj)
     if obj is None or kind is bool or kind is int or kind is float or kind is str:
-        return True
+        return obj
     if depth >= _JSON_DEPTH:
-        return False
+        return _NOT_JSON
     if kind is list or kind is tuple:
-        return all(_json_exact(item, depth + 1) for item in obj)
+        items = [_json_form(item, depth + 1) for item in obj]
+        if any(item is _NOT_JSON for item in items):
+            return _NOT_JSON
+        return items if kind is list else {TUPLE_KEY: items}
     if kind is dict:
-        return all(type(key) is str and key != TUPLE_KEY and _json_exact(value, depth + 1)
-                   for key, value in obj.items())
-    return False
-
-
-def _json_tuples(obj):
-    """``obj`` (JSON-exact) with each tuple as ``{TUPLE_KEY: [...]}``."""
-    kind = type(obj)
-    if kind is tuple:
-        return {TUPLE_KEY: [_json_tuples(item) for item in obj]}
-    if kind is list:
-        return [_json_tuples(item) for item in obj]
-    if kind is dict:
-        return {key: _json_tuples(value) for key, value in obj.items()}
-    return obj
+        if any(type(key) is not str or key == TUPLE_KEY for key in obj):
+            return _NOT_JSON
+        values = {key: _json_form(value, depth + 1) for key, value in obj.items()}
+        return _NOT_JSON if any(value is _NOT_JSON for value in values.values()) else values
+    return _NOT_JSON
 
 
 def _tuple_hook(pairs: dict):
