@@ -81,7 +81,8 @@ class Zygote:
         self.sandbox = Sandbox(limits, read_only=read_only) if isolate else None
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         command = [sys.executable, "-m", "dlcourse.zygote_server"]
-        env = {k: v for k, v in os.environ.items() if k not in (SHARED_SOCKET_ENV, LISTEN_FD_ENV, SHARED_KEY_ENV)}
+        env = {k: v for k, v in os.environ.items()
+               if k not in (SHARED_SOCKET_ENV, LISTEN_FD_ENV, SHARED_KEY_ENV, CHILDREN_ENV)}
         env.update({"MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
         if listener is not None:  # shared by the workers (SharedZygoteHost), counting all their children
             env.update({LISTEN_FD_ENV: str(listener.fileno()), SHARED_KEY_ENV: repr(self.key),

@@ -159,14 +159,11 @@ def _serve_forks(libc, control: socket.socket, listener: socket.socket | None, h
                     return
                 continue
             command = json.loads(message)
-            if command.get("retire"):
-                retired = True
+            if command.get("retire") and not retired:
+                retired, listener = True, _closed(listener)
             if retired:
                 for fd in fds:
                     os.close(fd)
-                if listener is not None:
-                    listener.close()
-                    listener = None
                 answer = {"ok": True} if command.get("retire") else {"ok": False, "error": "the zygote retired"}
                 sock.send(json.dumps({**answer, "retired": True}).encode())  # a retire is answered: it holds now
                 continue
@@ -193,10 +190,13 @@ def _serve_forks(libc, control: socket.socket, listener: socket.socket | None, h
             forked += 1
             sock.send(json.dumps({"ok": True, "pid": pid}).encode())
             if most and forked >= most:
-                retired = True
-                if listener is not None:
-                    listener.close()
-                    listener = None
+                retired, listener = True, _closed(listener)
+
+
+def _closed(listener: socket.socket | None) -> None:
+    """A retired zygote accepts no new connection (workers then start their own zygote)."""
+    if listener is not None:
+        listener.close()
 
 
 def _preload(names) -> None:
