@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import fcntl
 import importlib
+import os
 import re
 import shutil
 from collections import defaultdict
@@ -28,6 +30,26 @@ def assignments() -> list[str]:
 
 def master_notebooks() -> list[Path]:
     return sorted(SOURCE.glob("*/*.ipynb"))
+
+
+def session_folder(tmp_path_factory) -> Path:
+    """This pytest session's folder: above each xdist worker's, so every worker sees it (the base without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared_folder(tmp_path_factory, name: str) -> tuple[Path, object]:
+    """A folder this session's xdist workers share (built once, under a lock), else a fresh one.
+
+    Returns the folder (the caller builds it if it is not there) and the lock, held until closed (None without
+    xdist).
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = session_folder(tmp_path_factory)
+        lock = open(root / f"{name}.lock", "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return root / name, lock
+    return tmp_path_factory.mktemp(name), None
 
 
 def options(**kwargs) -> GradingOptions:

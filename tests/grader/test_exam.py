@@ -8,9 +8,7 @@ course; the graded run costs the reference check and two notebooks (about a minu
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
-import os
 import re
 import shutil
 import subprocess
@@ -24,7 +22,7 @@ from dlcourse.demo import filled_notebook
 from dlcourse.kit import find_secrets, secret_lines
 from dlcourse.notebook import grade_id
 
-from helpers import ROOT
+from helpers import ROOT, shared_folder
 from tiny_course import GRADE_OPTIONS, dlcourse_env, python
 
 NAME = "final"
@@ -45,16 +43,6 @@ def _text(pdf: Path, *, layout: bool = True) -> str:
 
 def _flat(text: str) -> str:
     return " ".join(text.split())
-
-
-def shared_folder(tmp_path_factory, name: str) -> tuple[Path, object]:
-    """A folder this session's xdist workers share (built once, under a lock), else a fresh one."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = tmp_path_factory.getbasetemp().parent  # the session's folder, above each worker's
-        lock = open(root / f"{name}.lock", "w")
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return root / name, lock
-    return tmp_path_factory.mktemp(name), None
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -33,7 +33,8 @@ from dlcourse.course import CourseLayout
 from dlcourse.grading import GradingJob, default_executor, grade_submission
 from dlcourse.notebook import grade_id, is_test_cell
 from helpers import (SOURCE, answer_ids, item_test_ids, kill_rate_summary, master_with_answer, mutant_modules,
-                     options, record_kill_rate, solution_notebook, dependencies_between_test_cells, with_answer)
+                     options, record_kill_rate, session_folder, solution_notebook, dependencies_between_test_cells,
+                     with_answer)
 
 MODULES = mutant_modules()
 
@@ -103,14 +104,6 @@ def alternatives_lost(result) -> list[str]:
     return lost if result.status == "ok" else [f"status {result.status}", *lost]
 
 
-def _session_folder(tmp_path_factory) -> Path:
-    """A folder every xdist worker of this session sees (the session's base, above each worker's)."""
-    base = tmp_path_factory.getbasetemp()
-    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "alternative-rounds"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
 class Round:
     """One round of a master's alternatives, graded once per session.
 
@@ -156,7 +149,10 @@ class Round:
 
 @pytest.fixture(scope="module")
 def rounds_folder(tmp_path_factory):
-    return _session_folder(tmp_path_factory)
+    """The rounds' locks and results: one folder that every xdist worker of the session sees."""
+    folder = session_folder(tmp_path_factory) / "alternative-rounds"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def write_course(root, assignment: str, master, master_name: str):
@@ -254,7 +250,6 @@ class _CannedExecutor:
 
 
 def _result(status: str, scores: list[tuple[float, float]]):
-    from types import SimpleNamespace
     cells = [SimpleNamespace(grade_id=f"test_{i}", kind="test", score=score, max_score=top, message="")
              for i, (score, top) in enumerate(scores)]
     return SimpleNamespace(status=status, notebooks=[SimpleNamespace(cells=cells)])
@@ -288,8 +283,9 @@ def test_a_round_whose_grader_wrote_no_result_is_graded_by_the_waiting_worker(tm
 
 
 def test_rounds_take_each_items_kth_alternative_and_only_the_masters_items():
-    rounds = alternative_rounds("a2", master_with_answer("a2", "adam"))
-    items = [item for item, _, _ in MODULES["a2"].ALTERNATIVES if item in answer_ids(master_with_answer("a2", "adam"))]
+    master = master_with_answer("a2", "adam")
+    rounds = alternative_rounds("a2", master)
+    items = [item for item, _, _ in MODULES["a2"].ALTERNATIVES if item in answer_ids(master)]
     assert sorted(item for entries in rounds for item in entries) == sorted(items)
     assert all(len(entries) == len(set(entries)) for entries in rounds)
     assert [len(entries) for entries in rounds] == sorted((len(entries) for entries in rounds), reverse=True)

@@ -5,9 +5,7 @@ and a deadline seconds away."""
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
-import os
 import random
 import re
 import shutil
@@ -26,7 +24,7 @@ from dlcourse.course import CourseLayout
 from dlcourse.lab import free_port
 from dlcourse.release import generate_release
 
-from helpers import ROOT
+from helpers import ROOT, shared_folder
 
 import sys  # noqa: E402
 
@@ -41,12 +39,7 @@ TOKEN = "exam-lab-test-token"
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
     """A course with a small exam (one item, one paper) released as students get it."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # one release for the session's workers (the tests copy it)
-        folder = tmp_path_factory.getbasetemp().parent / "examlab"
-        lock = open(folder.parent / "examlab.lock", "w")
-        fcntl.flock(lock, fcntl.LOCK_EX)
-    else:
-        folder, lock = tmp_path_factory.mktemp("examlab"), None
+    folder, lock = shared_folder(tmp_path_factory, "examlab")  # one release for the session's workers (copied)
     try:
         course = folder / "course"
         if not (course / "release" / NAME / "exam.ipynb").is_file():
