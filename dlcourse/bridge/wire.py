@@ -36,6 +36,10 @@ TUPLE_KEY = "__dlcourse_tuple__"
 JSON_MAGIC = b"DLJSON\n"
 #: How deep :func:`dumps` looks for JSON-exact data before it leaves a value to torch.save.
 _JSON_DEPTH = 64
+#: Bytes in a torch.save blob: ``{BYTES_KEY: uint8 tensor}``. torch.save's pickle protocol 2 writes ``b""``
+#: as a call of ``builtins.bytes``, which the weights_only unpickler refuses. The key is a tuple, which no
+#: dict of plain data has (:func:`to_data` keeps only str and int keys), so no value is mistaken for bytes.
+BYTES_KEY = ("__dlcourse__", "bytes")
 
 
 def is_handle(obj) -> bool:
@@ -141,8 +145,36 @@ def dumps(obj) -> bytes:
         except (ValueError, RecursionError):  # an int of more digits than Python converts: torch.save's
             pass
     buffer = io.BytesIO()
-    torch.save(obj, buffer)
+    torch.save(_bytes_as_tensors(obj), buffer)
     return buffer.getvalue()
+
+
+def _bytes_as_tensors(obj):
+    """``obj`` with every bytes value as ``{BYTES_KEY: uint8 tensor}``, for torch.save."""
+    kind = type(obj)
+    if kind is bytes:
+        return {BYTES_KEY: torch.frombuffer(bytearray(obj), dtype=torch.uint8) if obj
+                else torch.empty(0, dtype=torch.uint8)}
+    if kind is list or kind is tuple:
+        return kind(_bytes_as_tensors(item) for item in obj)
+    if kind is dict:
+        return {key: _bytes_as_tensors(value) for key, value in obj.items()}
+    return obj
+
+
+def _tensors_as_bytes(obj):
+    """What :func:`_bytes_as_tensors` was given back: markers become bytes again."""
+    kind = type(obj)
+    if kind is list or kind is tuple:
+        return kind(_tensors_as_bytes(item) for item in obj)
+    if kind is dict:
+        if len(obj) == 1 and BYTES_KEY in obj:
+            tensor = obj[BYTES_KEY]
+            if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.uint8 or tensor.dim() != 1:
+                raise pickle.UnpicklingError("a bytes marker that holds no 1-D uint8 tensor")
+            return tensor.numpy().tobytes()
+        return {key: _tensors_as_bytes(value) for key, value in obj.items()}
+    return obj
 
 
 def _json_form(obj, depth: int):
@@ -181,7 +213,7 @@ def loads(blob: bytes):
             return json.loads(blob[len(JSON_MAGIC):], object_hook=_tuple_hook)
         except (ValueError, RecursionError) as error:  # broken or forged: as an unreadable pickle
             raise pickle.UnpicklingError(f"not JSON: {error}") from error
-    return torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
+    return _tensors_as_bytes(torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu"))
 
 
 def dumps_request(obj) -> bytes:
