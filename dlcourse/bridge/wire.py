@@ -40,6 +40,9 @@ _JSON_DEPTH = 64
 #: as a call of ``builtins.bytes``, which the weights_only unpickler refuses. The key is a tuple, which no
 #: dict of plain data has (:func:`to_data` keeps only str and int keys), so no value is mistaken for bytes.
 BYTES_KEY = ("__dlcourse__", "bytes")
+#: An int of more than 255 bytes in a torch.save blob (pickle's LONG4, which weights_only refuses), as
+#: ``{BIG_INT_KEY: uint8 tensor}`` of its two's complement, little-endian.
+BIG_INT_KEY = ("__dlcourse__", "int")
 
 
 def is_handle(obj) -> bool:
@@ -150,11 +153,12 @@ def dumps(obj) -> bytes:
 
 
 def _bytes_as_tensors(obj):
-    """``obj`` with every bytes value as ``{BYTES_KEY: uint8 tensor}``, for torch.save."""
+    """``obj`` with every bytes value and every int too big for weights_only as a marked uint8 tensor."""
     kind = type(obj)
     if kind is bytes:
-        return {BYTES_KEY: torch.frombuffer(bytearray(obj), dtype=torch.uint8) if obj
-                else torch.empty(0, dtype=torch.uint8)}
+        return {BYTES_KEY: _uint8(obj)}
+    if kind is int and not -2**2039 <= obj < 2**2039:  # pickle's LONG1 holds up to 255 bytes
+        return {BIG_INT_KEY: _uint8(obj.to_bytes((obj.bit_length() + 8) // 8, "little", signed=True))}
     if kind is list or kind is tuple:
         return kind(_bytes_as_tensors(item) for item in obj)
     if kind is dict:
@@ -162,17 +166,22 @@ def _bytes_as_tensors(obj):
     return obj
 
 
+def _uint8(data: bytes) -> torch.Tensor:
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
+
+
 def _tensors_as_bytes(obj):
-    """What :func:`_bytes_as_tensors` was given back: markers become bytes again."""
+    """What :func:`_bytes_as_tensors` was given back: markers become bytes and ints again."""
     kind = type(obj)
     if kind is list or kind is tuple:
         return kind(_tensors_as_bytes(item) for item in obj)
     if kind is dict:
-        if len(obj) == 1 and BYTES_KEY in obj:
-            tensor = obj[BYTES_KEY]
+        if len(obj) == 1 and (BYTES_KEY in obj or BIG_INT_KEY in obj):
+            (key, tensor), = obj.items()
             if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.uint8 or tensor.dim() != 1:
-                raise pickle.UnpicklingError("a bytes marker that holds no 1-D uint8 tensor")
-            return tensor.numpy().tobytes()
+                raise pickle.UnpicklingError("a marker of bytes or of an int that holds no 1-D uint8 tensor")
+            data = tensor.numpy().tobytes()
+            return data if key == BYTES_KEY else int.from_bytes(data, "little", signed=True)
         return {key: _tensors_as_bytes(value) for key, value in obj.items()}
     return obj
 

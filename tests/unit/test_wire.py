@@ -345,20 +345,31 @@ def test_loads_of_dumps_gives_back_bytes_also_empty_ones(value):
     assert_same(wire.loads(wire.dumps(value)), value)
 
 
-def test_no_students_dict_is_read_back_as_bytes():
-    """The bytes marker's key is a tuple: a student's dict with it is a handle, never data."""
+@SETTINGS
+@given(bits=st.integers(2030, 20_000), sign=st.sampled_from([1, -1]), offset=st.integers(-3, 3))
+def test_loads_of_dumps_gives_back_ints_of_any_size(bits, sign, offset):
+    """Beyond 255 bytes pickle writes LONG4, which weights_only refuses; beyond 4,300 digits JSON cannot."""
+    value = sign * 2**bits + offset
+    assert_same(wire.loads(wire.dumps(value)), value)
+    assert_same(wire.loads(wire.dumps([value, 1j])), [value, 1j])  # a blob that torch.save writes
+
+
+@pytest.mark.parametrize("key", [wire.BYTES_KEY, wire.BIG_INT_KEY], ids=["bytes", "int"])
+def test_no_students_dict_is_read_back_as_bytes_or_an_int(key):
+    """The markers' keys are tuples: a student's dict with one is a handle, never data."""
     handles = Handles()
-    forged = {wire.BYTES_KEY: torch.tensor([104, 105], dtype=torch.uint8)}
+    forged = {key: torch.tensor([104, 105], dtype=torch.uint8)}
     assert wire.is_handle(wire.to_data(forged, handles)) and handles.objects[0] is forged
     reply = {"ok": True, "value": {str(wire.BYTES_KEY): torch.tensor([1], dtype=torch.uint8)}}
     assert_same(wire.loads(wire.dumps(reply)), reply)
 
 
+@pytest.mark.parametrize("key", [wire.BYTES_KEY, wire.BIG_INT_KEY], ids=["bytes", "int"])
 @pytest.mark.parametrize("inside", [torch.ones(2), torch.zeros(2, 2, dtype=torch.uint8), "text"],
                          ids=["floats", "2-D", "a string"])
-def test_a_forged_bytes_marker_is_refused(inside):
+def test_a_forged_marker_is_refused(inside, key):
     buffer = io.BytesIO()
-    torch.save({"ok": True, "value": {wire.BYTES_KEY: inside}}, buffer)
+    torch.save({"ok": True, "value": {key: inside}}, buffer)
     with pytest.raises(pickle.UnpicklingError):
         wire.loads(buffer.getvalue())
 
