@@ -6,7 +6,8 @@ an exit, an endless loop, a figure, magics) is graded with ``--engine kernel``
 and with ``--engine fork``; every cell's points and every status agree. Then
 four hostile students are graded at once on the fork engine (2 workers), each
 leaving files for the others everywhere it can write and searching for the
-others' files and submissions everywhere it can read: none finds anything.
+others' files and submissions everywhere it can read: none finds anything. And values that only the
+torch.save form of a reply carries (``b""``, ints of thousands of digits) reach the tests on both engines.
 """
 
 from __future__ import annotations
@@ -182,3 +183,49 @@ def test_hostile_neighbours_could_write_only_where_nobody_else_looks(neighbours)
         assert f"own secret SECRET-OF-{student}" in printed  # its own files are there
         assert "wrote in" in printed and "'/tmp'" in printed  # it could leave files, so finding none means something
         assert course.grades()[student] == (MAX_SCORE, MAX_SCORE, "ok")
+
+
+# --------------------------------------------------------------------------
+# Values that only the torch.save form of a reply carries.
+
+ODD_VALUES_ANSWER = """
+import math
+import torch
+
+def odd_values(n):
+    ### BEGIN SOLUTION
+    return {"empty": b"", "text": "hé".encode(), "factorial": math.factorial(n), "negative": -(2 ** (8 * n)),
+            "pair": (b"", torch.arange(3))}
+    ### END SOLUTION
+"""
+ODD_VALUES_TESTS = """
+import math
+import torch
+from dlcourse.testing import student
+n = {n}
+values = student.odd_values(n)
+assert values["empty"] == b"" and values["text"] == "hé".encode()
+assert values["factorial"] == math.factorial(n) and values["negative"] == -(2 ** (8 * n))
+assert values["pair"][0] == b"" and torch.equal(values["pair"][1], torch.arange(3))
+assert student.odd_values(n)["empty"] == b""  # one value alone, as a test asks for it
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["kernel", "fork"])
+def test_empty_bytes_and_ints_of_thousands_of_digits_reach_the_tests_on_both_engines(engine, tmp_path):
+    """A student's b'' or factorial(1700) once came back as an unreadable reply and cost the points."""
+    import nbformat
+
+    from dlcourse.authoring import answer, tests, write_notebook
+    from dlcourse.grading import GradingOptions, grade_notebook
+
+    n = random.randrange(1_700, 3_000)  # beyond JSON's 4,300 digits and pickle's 255-byte LONG1
+    cells = [answer("odd_values", ODD_VALUES_ANSWER), tests("test_odd_values", 1, ODD_VALUES_TESTS.format(n=n))]
+    master = write_notebook(tmp_path / "source" / "odd.ipynb", cells)
+    submission = tmp_path / "submitted" / "odd.ipynb"
+    submission.parent.mkdir()
+    nbformat.write(nbformat.read(str(master), as_version=4), str(submission))
+    result = grade_notebook(master, submission, GradingOptions(engine=engine, cell_timeout=60))
+    assert (result.status, result.score, result.max_score) == ("ok", 1.0, 1.0), \
+        (n, [(c.grade_id, c.message) for c in result.cells])
