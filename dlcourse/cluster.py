@@ -43,7 +43,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -56,6 +55,7 @@ from .grading.results import CellGrade, GradingOptions, NotebookResult, Status, 
 from .grading.submission import GradingJob, grade_submission
 from .isolation import isolation_problem
 from .notebook import read_notebook
+from .scratch import make_dir, sweep
 
 #: ``$DLCOURSE_CLUSTER``: the default of ``dlcourse grade --cluster`` (read by ``cli``).
 CLUSTER_ENV = "DLCOURSE_CLUSTER"
@@ -220,7 +220,8 @@ class GraderPlugin(_WorkerPlugin):
         if refusal:
             return {"ready": False, "reasons": [refusal], "faults": None}
         options = _local_options(self.options)
-        self.folder = unpack_folder(self.masters, Path(tempfile.mkdtemp(prefix="dlcourse-masters-")) / "source")
+        sweep()  # the folders of a worker process before this one that was killed (the nanny restarts it)
+        self.folder = unpack_folder(self.masters, make_dir("dlcourse-masters-") / "source")
         started = time.monotonic()
         try:
             _warm(options)
@@ -272,11 +273,14 @@ def grade_on_worker(job: JobData) -> SubmissionResult:
     worker = get_worker()
     worker.log_event(STARTED_TOPIC, {"key": worker.get_current_task(), "worker": worker.address})
     plugin = _plugin_on_this_worker(job.plugin)
-    with tempfile.TemporaryDirectory(prefix="dlcourse-job-") as scratch:
-        folder = unpack_folder(job.files, Path(scratch) / "submitted" / job.student_id / job.assignment)
+    scratch = make_dir("dlcourse-job-")  # named after this process: swept if a student's code kills it
+    try:
+        folder = unpack_folder(job.files, scratch / "submitted" / job.student_id / job.assignment)
         grading = GradingJob(job.student_id, job.assignment, str(folder), str(plugin.folder),
                              _local_options(job.options), fingerprint=job.fingerprint)
         return grade_submission(grading)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def crashed_result(job: GradingJob, message: str) -> SubmissionResult:

@@ -29,12 +29,13 @@ import resource
 import shutil
 import signal
 import sys
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client import KernelManager
+
+from .scratch import make_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: An empty cgroup of ours older than this was left by a killed run.
@@ -217,7 +218,7 @@ class Sandbox:
         self.read_only = [Path(p) for p in (read_only or []) if Path(p).exists()]
         self.name = uuid.uuid4().hex[:12]
         # Short path: Unix socket names are limited to about 100 bytes.
-        self.runtime_dir = Path(tempfile.mkdtemp(prefix="dlk-", dir="/tmp"))
+        self.runtime_dir = make_dir("dlk-", dir="/tmp")
         self.cgroup = CGroup(self.name, self.limits)
         self.cgroup.create()
 

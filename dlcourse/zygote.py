@@ -45,6 +45,7 @@ from pathlib import Path
 from .isolation import CGroup, Limits, Sandbox
 from .kernel import OUTPUT_LIMIT_BYTES, REPLY_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun, CellTimeout, KernelDied
 from .notebook import is_test_cell, new_output, strip_magics
+from .scratch import make_dir
 from .zygote_server import CHILDREN_ENV, HEADER, LISTEN_FD_ENV, SHARED_KEY_ENV, ProtocolError
 
 #: A zygote is replaced after this many children, doubt or not.
@@ -77,7 +78,7 @@ class Zygote:
         self.limits = limits
         self.children = 0
         self.in_doubt = False
-        self.scratch = Path(tempfile.mkdtemp(prefix="dlz-"))  # the zygote's work folder: empty, and stays so
+        self.scratch = make_dir("dlz-")  # the zygote's work folder: empty, and stays so
         self.sandbox = Sandbox(limits, read_only=read_only) if isolate else None
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         command = [sys.executable, "-m", "dlcourse.zygote_server"]
@@ -237,7 +238,7 @@ class SharedZygoteHost:
 
     def __init__(self, isolate: bool, limits: Limits, read_only: list[Path]):
         read_only = _mounted(read_only)
-        self.folder = Path(tempfile.mkdtemp(prefix="dlzs-"))
+        self.folder = make_dir("dlzs-")
         self.path = str(self.folder / "zygote")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:

@@ -8,6 +8,7 @@ import importlib
 import os
 import re
 import shutil
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -50,6 +51,16 @@ def shared_folder(tmp_path_factory, name: str) -> tuple[Path, object]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return root / name, lock
     return tmp_path_factory.mktemp(name), None
+
+
+def folders_made_by(pids: set[int], *elsewhere: Path) -> list[Path]:
+    """The grader's temporary folders (:mod:`dlcourse.scratch`) that one of ``pids`` made, in /tmp, the
+    temporary folder and ``elsewhere``."""
+    from dlcourse import scratch
+
+    folders = {Path("/tmp"), Path(tempfile.gettempdir()), *elsewhere}
+    return sorted(path for folder in folders for path in folder.iterdir()
+                  if (scratch.maker(path) or (0, 0, 0))[1] in pids)
 
 
 def options(**kwargs) -> GradingOptions:

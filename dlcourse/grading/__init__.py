@@ -37,6 +37,7 @@ from pathlib import Path
 
 from ..course import CourseLayout, no_such
 from ..isolation import isolation_problem
+from ..scratch import sweep
 from .groups import collect_warnings, share_with_group
 from .merge import GradedCell, merge_with_master
 from .reference import ReferenceCheck, check_reference, faults_digest, mark_grader_faults
@@ -278,6 +279,10 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
         options.ignore_pattern = course_settings(layout.root).ignore_pattern
     warnings = ([] if options.isolate else [UNISOLATED_WARNING]) + collect_warnings(layout, assignment)
     warnings += [kernel_warning(*cell) for cell in kernel_cells(layout.masters(assignment))]
+    removed = sweep()  # a killed grader's sandboxes, zygotes and copies of submissions
+    if removed and progress:
+        print(f"grade: removed {len(removed)} temporary folder(s) of a grader that was killed, e.g. {removed[0]}",
+              file=sys.stderr, flush=True)
     timings["checks"] = time.monotonic() - started
     own = executor is None
     shared = _shared_zygote(options) if own else None  # imports torch while the fork server does

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from ..bridge import backends
 from ..testcells import is_plain, kernel_reason
 from ..isolation import Sandbox
 from ..kernel import CellTimeout, KernelDied, KernelSession
+from ..scratch import make_dir
 from ..notebook import (cell_points, grade_id, is_graded_cell, is_test_cell, new_cell, new_output, read_notebook,
                         strip_magics)
 from ..zygote import ForkSession, preloads
@@ -258,7 +258,7 @@ def grade_notebook(master_path: Path, submission_path: Path | None, options: Gra
     except ValueError as error:
         return _unrunnable(master, name, Status.INVALID_NOTEBOOK, str(error), started)
     own_workdir = workdir is None
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="dlcourse-work-"))
+    workdir = Path(workdir or make_dir("dlcourse-work-"))
     try:
         copy_submission(Path(submission_path).parent, workdir)
         run = NotebookRun(master, name, merge_with_master(master, student), options, workdir)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from dlcourse import scratch
+from helpers import folders_made_by
 from tiny_course import (ASSIGNMENT, GOOD_CUBE, GOOD_SQUARE, GRADE_OPTIONS, MAX_SCORE, WRONG_CUBE, WRONG_SQUARE,
                          dlcourse_env, python, template_course)
 
@@ -240,8 +242,9 @@ def test_a_killed_worker_is_retried_elsewhere_and_a_job_that_kills_workers_is_cr
                 if isinstance(keys, list) and any(k.startswith("grade-sleepy-") for k in keys) \
                         and isinstance(pids.get(worker), int):
                     time.sleep(1.0)  # mid-job: inside its notebook's six seconds
+                    made = folders_made_by({pids[worker]})
                     os.kill(pids[worker], signal.SIGKILL)
-                    killed = worker
+                    killed, killed_pid = worker, pids[worker]
                     break
             time.sleep(0.2)
         thread.join(timeout=300)
@@ -258,6 +261,11 @@ def test_a_killed_worker_is_retried_elsewhere_and_a_job_that_kills_workers_is_cr
     assert results["killer"].max_score == MAX_SCORE  # counted out of the full maximum, every test at 0
     assert any("killer" in line and "crashed" in line for line in lines), lines
     assert course.grades()["killer"] == (0.0, MAX_SCORE, "crashed")  # the reports say so too
+    # The killed worker's folders (its job's files, the masters) are named after it: the next sweep on the
+    # machine (a restarted worker's, or the next `dlcourse grade`'s) removes them, if the restart has not.
+    assert {path.name.split("-")[1] for path in made} >= {"job", "masters"}, made
+    scratch.sweep()
+    assert not folders_made_by({killed_pid})
 
 
 # -- TLS, and `dlcourse worker` -----------------------------------------------

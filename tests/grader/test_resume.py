@@ -18,6 +18,7 @@ import subprocess
 import time
 
 from dlcourse.isolation import _descendants  # the grader's own walk of /proc: a pid and all below it
+from helpers import folders_made_by
 from tiny_course import (ASSIGNMENT, GOOD_CUBE, GOOD_SQUARE, GRADE_OPTIONS, MAX_SCORE, WRONG_CUBE, WRONG_SQUARE,
                          dlcourse_env, python, template_course, tree_digest)
 
@@ -41,11 +42,13 @@ def _course(tmp_path, tmp_path_factory, name):
     return course
 
 
-def _kill_midway(course) -> list:
-    """Start `dlcourse grade` with one worker, SIGKILL its process group midway; no sandbox may survive."""
+def _kill_midway(course, env: dict) -> tuple[list, set[int]]:
+    """Start `dlcourse grade` with one worker, SIGKILL its process group midway; no sandbox may survive.
+
+    Returns the results stored before the kill and the PIDs of the grader's processes that were killed."""
     command = [python(), "-m", "dlcourse", "--course", str(course.root), "grade", ASSIGNMENT, *GRADE_OPTIONS,
                "--workers", "1"]
-    process = subprocess.Popen(command, cwd=course.root, env=dlcourse_env(), stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(command, cwd=course.root, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     sandboxes: list[int] = []
@@ -56,13 +59,14 @@ def _kill_midway(course) -> list:
             time.sleep(0.1)
             sandboxes = [pid for pid in _descendants(process.pid) if b"bwrap" in _cmdline(pid)]
     finally:
+        killed = {process.pid, *_descendants(process.pid)}
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
     deadline = time.monotonic() + 30
     while [pid for pid in sandboxes if _running(pid)] and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not [pid for pid in sandboxes if _running(pid)], "a sandbox outlived the killed grader"
-    return _results(course)
+    return _results(course), killed
 
 
 def _cmdline(pid: int) -> bytes:
@@ -91,15 +95,25 @@ def test_kill_and_resume_gives_the_grades_of_an_uninterrupted_run(tmp_path, tmp_
 
     course = _course(tmp_path, tmp_path_factory, "killed")
     submitted = tree_digest(course.submitted)
-    done = _kill_midway(course)
+    # A temporary folder of their own (TMPDIR), which no other grader on the machine sweeps meanwhile
+    # (the sandboxes' runtime folders are always in /tmp).
+    private = tmp_path / "tmp"
+    private.mkdir()
+    env = dlcourse_env(TMPDIR=str(private))
+    done, killed = _kill_midway(course, env)
     assert 1 <= len(done) < len(STUDENTS), f"{len(done)} students were graded before the kill"
+    left = folders_made_by(killed, private)
+    assert [path for path in left if path.parent == private], \
+        "the killed grader left no temporary folder: the sweep below would be shown nothing"
     kept = {path: path.stat().st_mtime_ns for path in done}
     assert not (course.reports / "grades.csv").exists()  # reports come only at the end of a run
     with sqlite3.connect(course.root / "gradebook.db") as db:
         assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
 
-    resumed = course.grade("--workers", "2")
+    resumed = course.grade("--workers", "2", env=env)
     assert resumed.returncode == 0, resumed.stderr
+    assert not [path for path in left if path.exists()], "the next run left the killed grader's folders"
+    assert "temporary folder(s) of a grader that was killed" in resumed.stderr
     for path, mtime in kept.items():  # graded before the kill: kept, not graded again
         assert path.stat().st_mtime_ns == mtime
     for name in ("grades.csv", "cells.csv"):
