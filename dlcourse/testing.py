@@ -68,6 +68,9 @@ class StudentCodeError(Exception):
 _MAPPABLE = {name for name in dir(builtins) if isinstance(getattr(builtins, name), type)
              and issubclass(getattr(builtins, name), Exception)}
 _ERROR_CLASSES: dict[tuple[str, bool], type] = {}
+#: The failed replies that the grader's side makes itself (no builtins named): the student's code raised
+#: nothing, so the message says what went wrong instead of "your code raised".
+GRADER_REPLIES = ("InvalidReply", "NoReply", "ReplyTooLarge")
 
 
 def student_error(reply: dict) -> StudentCodeError:
@@ -80,6 +83,10 @@ def student_error(reply: dict) -> StudentCodeError:
     args = (str(reply.get("error_type", "Error")), str(reply.get("message", "")), str(reply.get("traceback", "")),
             str(reply.get("where", "")))
     names = [b for b in reply.get("builtins", []) if type(b) is str]
+    if args[0] in GRADER_REPLIES and not names:
+        error = StudentCodeError(*args)
+        error.args = (args[1],)
+        return error
     student_class = not names or names[0] != args[0]
     for base in [b for b in names if b in _MAPPABLE] + [""]:
         key = (base, student_class)

@@ -644,7 +644,7 @@ class ForkBackend:
         try:
             reply = self.wire.loads(payload)
         except Exception as error:  # a forged or broken reply
-            return {"ok": False, "error_type": "InvalidReply", "message": f"unreadable reply: {error}"}
+            return {"ok": False, "error_type": "InvalidReply", "message": f"the test could not read what your code returned: {error}"}
         if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):
             return reply
         return {"ok": False, "error_type": "NoReply", "message": "the notebook's process did not answer the test"}

@@ -103,7 +103,7 @@ class KernelBackend:
             try:
                 reply = wire.loads(base64.b64decode(blob))
             except Exception as error:  # a forged or broken reply
-                return {"ok": False, "error_type": "InvalidReply", "message": f"unreadable reply: {error}"}
+                return {"ok": False, "error_type": "InvalidReply", "message": f"the test could not read what your code returned: {error}"}
             if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):
                 return reply
         if run.reply_too_large:

@@ -456,6 +456,18 @@ def test_student_code_error_says_your_code_raised_type_and_message():
     assert testing.StudentCodeError("KeyError", "'x'").traceback_text == ""
 
 
+@pytest.mark.parametrize("error_type, message", [
+    ("ReplyTooLarge", "the value your code returned is larger than 64 MiB"),
+    ("InvalidReply", "the test could not read what your code returned: not JSON"),
+    ("NoReply", "the notebook's process did not answer the test")])
+def test_a_reply_the_grader_made_says_what_went_wrong_not_that_the_students_code_raised_it(error_type, message):
+    error = testing.student_error({"ok": False, "error_type": error_type, "message": message})
+    assert isinstance(error, testing.StudentCodeError) and str(error) == message
+    # A class of the student's own of that name, raised by their code, is still said to be raised.
+    own = testing.student_error({"ok": False, "error_type": error_type, "message": "x", "builtins": ["Exception"]})
+    assert str(own).startswith(f"your code raised {error_type} (an exception class of your notebook")
+
+
 # --------------------------------------------------------------------------
 # student and Remote, on the in-process backend
 
