@@ -28,6 +28,20 @@ WARM_UP_TIMEOUT = 180
 REPLY_LIMIT_BYTES = 64 * 2**20
 
 
+def reply_too_large() -> dict:
+    """The failed reply a test gets for a value over :data:`REPLY_LIMIT_BYTES` (either engine)."""
+    return {"ok": False, "error_type": "ReplyTooLarge",
+            "message": f"the value your code returned is larger than {REPLY_LIMIT_BYTES // 2**20} MiB; "
+                       "check its shape and dtype against the exercise's"}
+
+
+def unreadable_reply(error: Exception) -> dict:
+    """The failed reply a test gets for a reply that ``wire.loads`` refused (forged or broken)."""
+    return {"ok": False, "error_type": "InvalidReply",
+            "message": f"the test could not read what your code returned ({error}); return tensors, numbers, "
+                       "strings, bytes, or lists, tuples and dicts of them"}
+
+
 class KernelDied(Exception):
     """The kernel stopped answering: it exited, crashed or was killed."""
 

@@ -43,7 +43,8 @@ import uuid
 from pathlib import Path
 
 from .isolation import CGroup, Limits, Sandbox
-from .kernel import OUTPUT_LIMIT_BYTES, REPLY_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun, CellTimeout, KernelDied
+from .kernel import (OUTPUT_LIMIT_BYTES, REPLY_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun, CellTimeout, KernelDied,
+                     reply_too_large, unreadable_reply)
 from .notebook import is_test_cell, new_output, strip_magics
 from .scratch import make_dir
 from .zygote_server import CHILDREN_ENV, HEADER, LISTEN_FD_ENV, SHARED_KEY_ENV, ProtocolError
@@ -639,12 +640,11 @@ class ForkBackend:
             self.session.kill()
             raise KernelDied("the notebook's process broke the protocol")
         if payload is None:
-            return {"ok": False, "error_type": "ReplyTooLarge",
-                    "message": f"the value your code returned is larger than {REPLY_LIMIT_BYTES // 2**20} MiB"}
+            return reply_too_large()
         try:
             reply = self.wire.loads(payload)
         except Exception as error:  # a forged or broken reply
-            return {"ok": False, "error_type": "InvalidReply", "message": f"the test could not read what your code returned: {error}"}
+            return unreadable_reply(error)
         if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):
             return reply
         return {"ok": False, "error_type": "NoReply", "message": "the notebook's process did not answer the test"}

@@ -23,7 +23,7 @@ import contextvars
 import time
 from typing import Iterator, Protocol
 
-from ..kernel import REPLY_LIMIT_BYTES, CellTimeout, KernelDied
+from ..kernel import CellTimeout, KernelDied, reply_too_large, unreadable_reply
 from . import agent, wire
 
 
@@ -103,12 +103,11 @@ class KernelBackend:
             try:
                 reply = wire.loads(base64.b64decode(blob))
             except Exception as error:  # a forged or broken reply
-                return {"ok": False, "error_type": "InvalidReply", "message": f"the test could not read what your code returned: {error}"}
+                return unreadable_reply(error)
             if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):
                 return reply
         if run.reply_too_large:
-            return {"ok": False, "error_type": "ReplyTooLarge",
-                    "message": f"the value your code returned is larger than {REPLY_LIMIT_BYTES // 2**20} MiB"}
+            return reply_too_large()
         detail = f"{run.error_name}: {run.error_value}" if run.status == "error" else "no reply"
         return {"ok": False, "error_type": "NoReply",
                 "message": f"the notebook's kernel did not answer the test ({detail})"}

@@ -211,21 +211,43 @@ assert student.odd_values(n)["empty"] == b""  # one value alone, as a test asks 
 """
 
 
+HUGE_ANSWER = """
+import torch
+
+def huge():
+    ### BEGIN SOLUTION
+    return torch.zeros(17_000_000)  # 68 MB
+    ### END SOLUTION
+"""
+HUGE_TESTS = """
+from dlcourse.testing import StudentCodeError, student
+try:
+    student.huge()
+except StudentCodeError as error:
+    message = str(error)
+    assert "larger than 64 MiB; check its shape" in message and "your code raised" not in message, message
+else:
+    raise AssertionError("a reply of 68 MB came through")
+"""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["kernel", "fork"])
 def test_empty_bytes_and_ints_of_thousands_of_digits_reach_the_tests_on_both_engines(engine, tmp_path):
-    """A student's b'' or factorial(1700) once came back as an unreadable reply and cost the points."""
+    """A student's b'' or factorial(1700) once came back as an unreadable reply and cost the points; a reply
+    over the limit is refused with a message that says so (and not that the student's code raised it)."""
     import nbformat
 
     from dlcourse.authoring import answer, tests, write_notebook
     from dlcourse.grading import GradingOptions, grade_notebook
 
     n = random.randrange(1_700, 3_000)  # beyond JSON's 4,300 digits and pickle's 255-byte LONG1
-    cells = [answer("odd_values", ODD_VALUES_ANSWER), tests("test_odd_values", 1, ODD_VALUES_TESTS.format(n=n))]
+    cells = [answer("odd_values", ODD_VALUES_ANSWER), tests("test_odd_values", 1, ODD_VALUES_TESTS.format(n=n)),
+             answer("huge", HUGE_ANSWER), tests("test_huge", 1, HUGE_TESTS)]
     master = write_notebook(tmp_path / "source" / "odd.ipynb", cells)
     submission = tmp_path / "submitted" / "odd.ipynb"
     submission.parent.mkdir()
     nbformat.write(nbformat.read(str(master), as_version=4), str(submission))
     result = grade_notebook(master, submission, GradingOptions(engine=engine, cell_timeout=60))
-    assert (result.status, result.score, result.max_score) == ("ok", 1.0, 1.0), \
+    assert (result.status, result.score, result.max_score) == ("ok", 2.0, 2.0), \
         (n, [(c.grade_id, c.message) for c in result.cells])
