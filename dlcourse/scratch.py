@@ -3,12 +3,13 @@
 A grader that is killed (SIGKILL, the machine's out-of-memory killer) cannot
 remove its folders: sandboxes' runtime folders, zygotes' work folders and the
 copies of the submissions it was grading (on a cluster's worker also the
-masters and a job's files). Each folder's name carries its
-maker's PID namespace, PID and start time (``dlz-4026531836.5120.98765-x1y2``),
-so the next ``dlcourse grade`` on the machine, and a cluster's worker as it
-prepares, remove the folders of makers that are gone (:func:`sweep`). A folder whose maker still runs is kept, as is
-one made in another PID namespace (its maker cannot be looked up from here)
-and any folder whose name does not have this form.
+masters and a job's files). Each folder's name carries its maker's PID
+namespace, PID and start time (``dlz-4026531836.5120.98765-x1y2``), so the
+next ``dlcourse grade`` on the machine, and a cluster's worker as it
+prepares, remove the folders of makers that are gone (:func:`sweep`). A
+folder whose maker still runs is kept, as is one made in another PID
+namespace (its maker cannot be looked up from here) and any folder whose
+name does not have this form.
 """
 
 from __future__ import annotations

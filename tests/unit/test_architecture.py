@@ -15,7 +15,7 @@ STUDENT_SIDE = set(STUDENT_MODULES)
 GRADER_ONLY = {"dlcourse.grading", "dlcourse.gradebook", "dlcourse.release", "dlcourse.feedback", "dlcourse.demo",
                "dlcourse.cli", "dlcourse.isolation", "dlcourse.report", "dlcourse.similarity", "dlcourse.zygote",
                "dlcourse.testcells", "dlcourse.kit", "dlcourse.collect", "dlcourse.export", "dlcourse.roster",
-               "dlcourse.authoring"}
+               "dlcourse.authoring", "dlcourse.scratch"}
 
 
 def modules() -> dict[str, Path]:
