@@ -33,20 +33,21 @@ def _pid_namespace() -> int:
         return 0
 
 
-def _start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), None if it is gone."""
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None when it is
+    gone or a zombie: with the PID, it names one process, whose PID may be reused after it."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return int(fields[19]) if fields[0] != "Z" else None  # a zombie has ended
+    return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
 def owner_tag(pid: int | None = None) -> str:
     """``namespace.pid.start`` of this process (or ``pid``), as the folders' names carry it."""
     pid = os.getpid() if pid is None else pid
-    return f"{_pid_namespace()}.{pid}.{_start_time(pid) or 0}"
+    return f"{_pid_namespace()}.{pid}.{start_time(pid) or 0}"
 
 
 def make_dir(prefix: str, dir: str | Path | None = None) -> Path:
@@ -70,7 +71,7 @@ def stale(path: Path) -> bool:
     namespace, pid, start = made_by
     if namespace != _pid_namespace() or not start:
         return False
-    return _start_time(pid) != start  # gone, or its PID now names another process
+    return start_time(pid) != start  # gone, or its PID now names another process
 
 
 def sweep(folders: list[Path] | None = None) -> list[Path]:

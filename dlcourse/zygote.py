@@ -46,7 +46,7 @@ from .isolation import CGroup, Limits, Sandbox
 from .kernel import (OUTPUT_LIMIT_BYTES, REPLY_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun, CellTimeout, KernelDied,
                      reply_too_large, unreadable_reply)
 from .notebook import is_test_cell, new_output, strip_magics
-from .scratch import make_dir
+from .scratch import make_dir, start_time
 from .zygote_server import CHILDREN_ENV, HEADER, LISTEN_FD_ENV, SHARED_KEY_ENV, ProtocolError
 
 #: A zygote is replaced after this many children, doubt or not.
@@ -399,7 +399,7 @@ class ForkSession:
         self.dead = False
         try:
             self.pid = self._hello(deadline)
-            self._started_at = _start_time(self.pid)
+            self._started_at = start_time(self.pid)
             if self.cgroup.available:
                 self.cgroup.join(self.pid)
             if self.isolate:
@@ -436,7 +436,7 @@ class ForkSession:
     def alive(self) -> bool:
         if self.dead or self.pid is None:
             return False
-        if _start_time(self.pid) != self._started_at:  # gone, a zombie, or its PID reused
+        if start_time(self.pid) != self._started_at:  # gone, a zombie, or its PID reused
             self.dead = True
         return not self.dead
 
@@ -453,7 +453,7 @@ class ForkSession:
     def kill(self) -> None:
         """The child and everything it started."""
         self.dead = True
-        if self.pid is not None and _start_time(self.pid) == self._started_at:
+        if self.pid is not None and start_time(self.pid) == self._started_at:
             try:
                 os.kill(self.pid, signal.SIGKILL)  # PID 1 of its namespace: the rest die with it
             except OSError:
@@ -679,12 +679,3 @@ def _tar(workdir: Path) -> bytes:
                 continue
             archive.add(path, arcname=str(path.relative_to(workdir)), recursive=False)
     return buffer.getvalue()
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time (field 22 of /proc/PID/stat), or None when it is gone or a zombie."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] in ("Z", "X") else fields[19]
