@@ -28,6 +28,11 @@ WARM_UP_TIMEOUT = 180
 REPLY_LIMIT_BYTES = 64 * 2**20
 
 
+#: The failed replies that the grader's side makes itself, not the student's code (see :func:`reply_too_large`,
+#: :func:`unreadable_reply`, :func:`no_reply`).
+GRADER_REPLIES = ("InvalidReply", "NoReply", "ReplyTooLarge")
+
+
 def reply_too_large() -> dict:
     """The failed reply a test gets for a value over :data:`REPLY_LIMIT_BYTES` (either engine)."""
     return {"ok": False, "error_type": "ReplyTooLarge",
@@ -40,6 +45,11 @@ def unreadable_reply(error: Exception) -> dict:
     return {"ok": False, "error_type": "InvalidReply",
             "message": f"the test could not read what your code returned ({error}); return tensors, numbers, "
                        "strings, bytes, or lists, tuples and dicts of them"}
+
+
+def no_reply(message: str) -> dict:
+    """The failed reply a test gets when the student's process answered nothing readable."""
+    return {"ok": False, "error_type": "NoReply", "message": message}
 
 
 class KernelDied(Exception):

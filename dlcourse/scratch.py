@@ -23,7 +23,7 @@ from pathlib import Path
 #: The prefixes of the grader's folders: sandbox runtime, zygote work folder, shared zygote's socket,
 #: the copy of one submission; on a cluster's worker, a job's files and the masters.
 PREFIXES = ("dlk-", "dlz-", "dlzs-", "dlcourse-work-", "dlcourse-job-", "dlcourse-masters-")
-_NAME = re.compile(r"^(?:dlk|dlz|dlzs|dlcourse-work|dlcourse-job|dlcourse-masters)-(\d+)\.(\d+)\.(\d+)-[^/]+$")
+_NAME = re.compile(rf"^(?:{'|'.join(map(re.escape, PREFIXES))})(\d+)\.(\d+)\.(\d+)-[^/]+$")
 
 
 def _pid_namespace() -> int:

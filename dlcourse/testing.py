@@ -36,6 +36,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 
 from .bridge import backends, wire
+from .kernel import GRADER_REPLIES
 from .notebook import strip_magics
 
 
@@ -68,9 +69,6 @@ class StudentCodeError(Exception):
 _MAPPABLE = {name for name in dir(builtins) if isinstance(getattr(builtins, name), type)
              and issubclass(getattr(builtins, name), Exception)}
 _ERROR_CLASSES: dict[tuple[str, bool], type] = {}
-#: The failed replies that the grader's side makes itself (no builtins named): the student's code raised
-#: nothing, so the message says what went wrong instead of "your code raised".
-GRADER_REPLIES = ("InvalidReply", "NoReply", "ReplyTooLarge")
 
 
 def student_error(reply: dict) -> StudentCodeError:
@@ -83,7 +81,7 @@ def student_error(reply: dict) -> StudentCodeError:
     args = (str(reply.get("error_type", "Error")), str(reply.get("message", "")), str(reply.get("traceback", "")),
             str(reply.get("where", "")))
     names = [b for b in reply.get("builtins", []) if type(b) is str]
-    if args[0] in GRADER_REPLIES and not names:
+    if args[0] in GRADER_REPLIES and not names:  # the student's code raised nothing: say what went wrong
         error = StudentCodeError(*args)
         error.args = (args[1],)
         return error

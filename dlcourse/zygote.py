@@ -44,7 +44,7 @@ from pathlib import Path
 
 from .isolation import CGroup, Limits, Sandbox
 from .kernel import (OUTPUT_LIMIT_BYTES, REPLY_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun, CellTimeout, KernelDied,
-                     reply_too_large, unreadable_reply)
+                     no_reply, reply_too_large, unreadable_reply)
 from .notebook import is_test_cell, new_output, strip_magics
 from .scratch import make_dir, start_time
 from .zygote_server import CHILDREN_ENV, HEADER, LISTEN_FD_ENV, SHARED_KEY_ENV, ProtocolError
@@ -647,7 +647,7 @@ class ForkBackend:
             return unreadable_reply(error)
         if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):
             return reply
-        return {"ok": False, "error_type": "NoReply", "message": "the notebook's process did not answer the test"}
+        return no_reply("the notebook's process did not answer the test")
 
 
 def _recv_exact(sock: socket.socket, size: int, deadline: float) -> bytes:

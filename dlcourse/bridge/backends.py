@@ -23,7 +23,7 @@ import contextvars
 import time
 from typing import Iterator, Protocol
 
-from ..kernel import CellTimeout, KernelDied, reply_too_large, unreadable_reply
+from ..kernel import CellTimeout, KernelDied, no_reply, reply_too_large, unreadable_reply
 from . import agent, wire
 
 
@@ -109,5 +109,4 @@ class KernelBackend:
         if run.reply_too_large:
             return reply_too_large()
         detail = f"{run.error_name}: {run.error_value}" if run.status == "error" else "no reply"
-        return {"ok": False, "error_type": "NoReply",
-                "message": f"the notebook's kernel did not answer the test ({detail})"}
+        return no_reply(f"the notebook's kernel did not answer the test ({detail})")
