@@ -54,7 +54,7 @@ def test_folders_of_ended_makers_are_removed_and_all_others_kept(tmp_path, prefi
 
 def test_make_dir_names_its_maker_so_it_is_kept_while_the_maker_runs_and_removed_after(tmp_path):
     made = subprocess.run([sys.executable, "-c", "import sys\nfrom dlcourse import scratch\n"
-                           f"print(scratch.make_dir('dlz-', dir={str(tmp_path)!r}))\n"
+                           "print(scratch.make_dir('dlz-', dir=sys.argv[1]))\n"
                            "print(scratch.stale(scratch.make_dir('dlk-', dir=sys.argv[1])))", str(tmp_path)],
                           capture_output=True, text=True, check=True)
     first, alive_verdict = made.stdout.split()
