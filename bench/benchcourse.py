@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dlcourse.demo import filled_notebook  # noqa: E402
+from dlcourse.authoring.demo import filled_notebook  # noqa: E402
 
 FLOOR = "floor"
 PYTHON = sys.executable

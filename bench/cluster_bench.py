@@ -100,8 +100,8 @@ def scale_simulation(args, scratch: Path) -> bool:
 
     sys.path.insert(0, str(ROOT))
     from dlcourse.authoring import tests, write_notebook
-    from dlcourse.cluster import ClusterExecutor
-    from dlcourse.course import CourseLayout
+    from dlcourse.grading.cluster import ClusterExecutor
+    from dlcourse.core.course import CourseLayout
     from dlcourse.grading import GradingOptions, grade_assignment
 
     print(f"\n2. scale: {args.jobs} jobs of a {WORK_SECONDS * 1000:.0f} ms stand-in, results of ~{args.result_kb} kB, "

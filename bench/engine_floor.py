@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dlcourse.data import data_root  # noqa: E402
-from dlcourse.demo import filled_notebook  # noqa: E402
+from dlcourse.authoring.demo import filled_notebook  # noqa: E402
 from dlcourse.grading.results import GradingOptions  # noqa: E402
 from dlcourse.grading.run import grade_notebook  # noqa: E402
-from dlcourse.zygote import close_zygote  # noqa: E402
+from dlcourse.sandbox.fork import close_zygote  # noqa: E402
 
 
 def one_cell(where: Path) -> tuple[Path, Path]:

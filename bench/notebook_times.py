@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from dlcourse.data import data_root  # noqa: E402
-from dlcourse.demo import filled_notebook  # noqa: E402
+from dlcourse.authoring.demo import filled_notebook  # noqa: E402
 from dlcourse.grading import GradingOptions, grade_notebook  # noqa: E402
 
 

@@ -6,7 +6,7 @@ a copy of the reference, blanks), scores every pair of students both ways on
 the same input (the students' own code, the release's lines removed) and
 prints, per method: the lowest score of a true copy, the highest score of an
 independent pair, their margin, the area under the ROC curve, and how many
-pairs each method's class cut-off (:func:`dlcourse.similarity.threshold`)
+pairs each method's class cut-off (:func:`dlcourse.insight.similarity.threshold`)
 flags wrongly. copydetect is not a dependency of dlcourse: put it on the
 path first (``pip install copydetect`` or ``PYTHONPATH=unzipped-wheel``).
 
@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "grader")]
 
-from dlcourse import similarity  # noqa: E402
-from dlcourse.course import CourseLayout  # noqa: E402
-from dlcourse.report import load_results, student_codes  # noqa: E402
+from dlcourse.insight import similarity  # noqa: E402
+from dlcourse.core.course import CourseLayout  # noqa: E402
+from dlcourse.insight.report import load_results, student_codes  # noqa: E402
 from report_class import generate_class  # noqa: E402
 
 

@@ -3,7 +3,7 @@
 Each command is one function of the module that owns the work; this file
 only parses arguments and prints. Defaults are not repeated here: the
 grading options come from :class:`dlcourse.grading.GradingOptions` and
-:class:`dlcourse.isolation.Limits`.
+:class:`dlcourse.sandbox.isolation.Limits`.
 
 Exit codes: 0 done, 1 refused with a reason, 2 usage error.
 """
@@ -16,10 +16,10 @@ import os
 import sys
 from pathlib import Path
 
-from .studentcli import EXIT_CODES, add_student_commands, help_kwargs
-from .course import CourseLayout, course_root
+from .student.cli import EXIT_CODES, add_student_commands, help_kwargs
+from .core.course import CourseLayout, course_root
 from .grading.results import GradingOptions
-from .isolation import Limits
+from .sandbox.isolation import Limits
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -29,7 +29,7 @@ def _layout(args, submissions: Path | None = None) -> CourseLayout:
 
 
 def cmd_release(args) -> int:
-    from .release import StrictTestsRefused, release_assignments
+    from .authoring.release import StrictTestsRefused, release_assignments
 
     layout = _layout(args)
     try:
@@ -44,7 +44,7 @@ def cmd_release(args) -> int:
 
 def grading_options(args) -> GradingOptions:
     """The options given on the command line over :class:`GradingOptions`' defaults."""
-    from .course import data_root
+    from .core.course import data_root
 
     options = GradingOptions(isolate=not args.no_isolation, read_only=[str(data_root())])
     if args.cell_timeout is not None:
@@ -64,7 +64,7 @@ def cmd_grade(args) -> int:
 
     layout = _layout(args, args.submissions)
     options = grading_options(args)
-    from .testcells import course_settings
+    from .core.config import course_settings
 
     course_timeout = course_settings(layout.root).cell_timeout  # nbgrader's c.Execute.timeout
     if args.cell_timeout is None and course_timeout:
@@ -73,7 +73,7 @@ def cmd_grade(args) -> int:
     try:
         cluster = args.cluster or os.environ.get("DLCOURSE_CLUSTER")
         if cluster:  # see docs/cluster.md; imported only then (Dask is not light)
-            from .cluster import TLS_ENV, ClusterExecutor
+            from .grading.cluster import TLS_ENV, ClusterExecutor
 
             executor = ClusterExecutor(cluster, tls=args.tls or os.environ.get(TLS_ENV), force=args.force,
                                        unisolated=args.no_isolation)
@@ -95,7 +95,7 @@ def cmd_grade(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from .cluster import TLS_ENV, run_worker
+    from .grading.cluster import TLS_ENV, run_worker
     from .grading import GradingRefused
 
     resources = {}
@@ -111,7 +111,7 @@ def cmd_worker(args) -> int:
 
 
 def cmd_cluster_certs(args) -> int:
-    from .cluster import make_certificates
+    from .grading.cluster import make_certificates
     from .grading import GradingRefused
 
     try:
@@ -126,8 +126,8 @@ def cmd_cluster_certs(args) -> int:
 
 
 def cmd_feedback(args) -> int:
-    from .feedback import write_assignment_feedback
-    from .pdf import PdfEngineMissing
+    from .insight.feedback import write_assignment_feedback
+    from .student.pdf import PdfEngineMissing
 
     layout = _layout(args)
     try:
@@ -153,7 +153,7 @@ def cmd_feedback(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import write_course_report, write_report
+    from .insight.report import write_course_report, write_report
 
     layout = _layout(args)
     try:
@@ -176,8 +176,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    from .collect import CollectError, collect, format_summary, parse_deadline
-    from .roster import RosterError
+    from .lms.collect import CollectError, collect, format_summary, parse_deadline
+    from .lms.roster import RosterError
 
     layout = _layout(args)
     try:
@@ -195,8 +195,8 @@ def cmd_collect(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import ExportRefused, export
-    from .roster import RosterError
+    from .lms.export import ExportRefused, export
+    from .lms.roster import RosterError
 
     layout = _layout(args)
     try:
@@ -214,7 +214,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_adopt(args) -> int:
-    from .adopt import AdoptRefused, adopt
+    from .authoring.adopt import AdoptRefused, adopt
 
     try:
         report = adopt(_layout(args), args.path, rename=args.rename, dry_run=args.dry_run)
@@ -226,13 +226,13 @@ def cmd_adopt(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from .authoring.demo import run_demo
 
     return run_demo(course_root(args.course), workers=args.workers)
 
 
 def cmd_student_kit(args) -> int:
-    from .kit import KitRefused, build_kit
+    from .authoring.kit import KitRefused, build_kit
 
     layout = _layout(args)
     try:
@@ -246,7 +246,7 @@ def cmd_student_kit(args) -> int:
 
 def cmd_exam(args) -> int:
     from .exam import ExamError, build_exam
-    from .pdf import PdfEngineMissing
+    from .student.pdf import PdfEngineMissing
 
     layout = _layout(args)
     split = lambda value: [v for v in value.split(",") if v] if value else None  # noqa: E731

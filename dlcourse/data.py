@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .course import data_root  # noqa: F401 - here for students; it lives in course (which needs no torch)
+from .core.course import data_root  # noqa: F401 - here for students; it lives in course (which needs no torch)
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")

@@ -36,8 +36,8 @@ from typing import Callable, Iterable, Sequence
 import torch
 
 from .bridge import backends, wire
-from .kernel import GRADER_REPLIES
-from .notebook import strip_magics
+from .bridge.errors import GRADER_REPLIES
+from .core.notebook import strip_magics
 
 
 class StudentCodeError(Exception):

@@ -5,7 +5,7 @@
     python source/make_reference_figures.py --list             # the figures, and which ones exist
 
 For each master that has a figure in :data:`FIGURES` it runs the master (solutions included, test cells
-left out) in a Jupyter kernel started by :class:`dlcourse.kernel.KernelSession`, in a scratch copy of the
+left out) in a Jupyter kernel started by :class:`dlcourse.sandbox.kernel.KernelSession`, in a scratch copy of the
 assignment's folder, with matplotlib's Agg backend and the notebook's full-run budget (what a student's
 notebook runs, not the grading run). The figures a listed cell draws are saved as small PNGs under
 ``source/<assignment>/figures/`` and a locked markdown cell that shows them ("Reference figure: what a
@@ -171,7 +171,7 @@ def small_png(png: bytes) -> bytes:
 
 
 def _code_cells(notebook):
-    from dlcourse.notebook import grade_id, is_test_cell, strip_magics
+    from dlcourse.core.notebook import grade_id, is_test_cell, strip_magics
 
     for cell in notebook.cells:
         if cell.cell_type == "code" and not is_test_cell(cell):
@@ -180,7 +180,7 @@ def _code_cells(notebook):
 
 def render(master: Path, figures: list[Figure]) -> dict[str, list[bytes]]:
     """Run ``master`` (solutions in, test cells out) and return each listed cell's figures as PNG bytes."""
-    from dlcourse.kernel import KernelSession
+    from dlcourse.sandbox.kernel import KernelSession
 
     wanted = {figure.cell: figure for figure in figures}
     notebook = nbformat.read(str(master), as_version=4)
@@ -239,7 +239,7 @@ def reference_cell(figure: Figure):
 
 def place_reference_cells(master: Path, figures: list[Figure], source: Path = SOURCE) -> bool:
     """Put (or update, or take out) each figure's reference cell after its cell; True if the notebook changed."""
-    from dlcourse.notebook import grade_id
+    from dlcourse.core.notebook import grade_id
 
     notebook = nbformat.read(str(master), as_version=4)
     before = nbformat.writes(notebook)

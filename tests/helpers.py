@@ -14,9 +14,9 @@ from pathlib import Path
 
 import nbformat
 
-from dlcourse.demo import filled_notebook
+from dlcourse.authoring.demo import filled_notebook
 from dlcourse.grading import GradingOptions
-from dlcourse.notebook import grade_id, is_test_cell, nbgrader_meta, read_notebook
+from dlcourse.core.notebook import grade_id, is_test_cell, nbgrader_meta, read_notebook
 from dlcourse.data import data_root
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,9 +54,9 @@ def shared_folder(tmp_path_factory, name: str) -> tuple[Path, object]:
 
 
 def folders_made_by(pids: set[int], *elsewhere: Path) -> list[Path]:
-    """The grader's temporary folders (:mod:`dlcourse.scratch`) that one of ``pids`` made, in /tmp, the
+    """The grader's temporary folders (:mod:`dlcourse.sandbox.scratch`) that one of ``pids`` made, in /tmp, the
     temporary folder and ``elsewhere``."""
-    from dlcourse import scratch
+    from dlcourse.sandbox import scratch
 
     folders = {Path("/tmp"), Path(tempfile.gettempdir()), *elsewhere}
     return sorted(path for folder in folders for path in folder.iterdir()
@@ -200,7 +200,7 @@ def dependencies_between_test_cells(master: Path) -> dict[str, tuple[set[str], s
     past its checks: a student who fails that test would lose this one too."""
     import builtins
 
-    from dlcourse.notebook import is_test_cell, strip_magics
+    from dlcourse.core.notebook import is_test_cell, strip_magics
 
     provided: dict[str, str] = {}
     bound_anywhere: dict[str, str] = {}

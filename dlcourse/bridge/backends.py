@@ -23,7 +23,7 @@ import contextvars
 import time
 from typing import Iterator, Protocol
 
-from ..kernel import CellTimeout, KernelDied, no_reply, reply_too_large, unreadable_reply
+from .errors import CellTimeout, KernelDied, no_reply, reply_too_large, unreadable_reply
 from . import agent, wire
 
 
@@ -64,7 +64,7 @@ def using(backend: Backend) -> Iterator[Backend]:
 
 
 class KernelBackend:
-    """Sends each request to a graded notebook's kernel (a :class:`dlcourse.kernel.KernelSession`).
+    """Sends each request to a graded notebook's kernel (a :class:`dlcourse.sandbox.kernel.KernelSession`).
 
     The reply is read with ``torch.load(weights_only=True)``: plain data or
     nothing. The kernel's answer is trusted no further than that.

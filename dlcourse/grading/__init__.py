@@ -4,12 +4,12 @@
 
 1. **merge** (:mod:`.merge`): the submission rebuilt on the master's
    skeleton: answers from the student, tests and locked cells from the master.
-2. **isolate** (:mod:`dlcourse.isolation`): a private copy of the student's
+2. **isolate** (:mod:`dlcourse.sandbox.isolation`): a private copy of the student's
    folder and a bubblewrap sandbox for their kernel.
 3. **execute** and 4. **score** (:mod:`.run`): the student's cells run in
    that kernel; the test cells run in the grader's clean process and reach
    the student's code only through :mod:`dlcourse.testing`.
-5. **record** (:mod:`.reports`, :mod:`dlcourse.gradebook`): each result is
+5. **record** (:mod:`.reports`, :mod:`dlcourse.grading.gradebook`): each result is
    stored as it arrives, from this process only (one SQLite writer).
 6. **report** (:mod:`.reports`): ``grades.csv``, ``cells.csv``,
    ``WARNINGS.txt``, written atomically at the end.
@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..course import CourseLayout, no_such
-from ..isolation import isolation_problem
-from ..scratch import sweep
+from ..core.course import CourseLayout, no_such
+from ..sandbox.isolation import isolation_problem
+from ..sandbox.scratch import sweep
 from .groups import collect_warnings, share_with_group
 from .merge import GradedCell, merge_with_master
 from .reference import ReferenceCheck, check_reference, faults_digest, mark_grader_faults
@@ -84,7 +84,7 @@ def _shared_zygote(options: GradingOptions):
     """
     if options.engine != "fork":
         return None
-    from ..zygote import SharedZygoteHost
+    from ..sandbox.fork import SharedZygoteHost
 
     try:
         return SharedZygoteHost(options.isolate, options.limits, [Path(p) for p in options.read_only])
@@ -116,7 +116,7 @@ def _worker_init(threads: int = 1, environment: dict | None = None) -> None:
     matplotlib.use("Agg")
     import torch  # warm the worker once, not once per student (already imported by the fork server)
 
-    from ..zygote import omp_threads
+    from ..sandbox.fork import omp_threads
 
     torch.set_num_threads(omp_threads(threads))
 
@@ -135,7 +135,7 @@ def warm_workers(executor: Executor, workers: int | None, options: GradingOption
 
 
 def _warm(options: GradingOptions) -> None:
-    from ..zygote import warm_zygote
+    from ..sandbox.fork import warm_zygote
 
     try:
         warm_zygote(options.isolate, options.limits, [Path(p) for p in options.read_only])
@@ -250,10 +250,10 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     (a GradingRefused) when the master's own solutions do not get full marks
     here, unless ``force``: then those cells are not graded for anyone.
     ``report.timings`` says where the seconds went (see bench/profile_grading.py).
-    ``executor``: where the jobs run (e.g. :class:`dlcourse.cluster.ClusterExecutor`; the caller shuts it
+    ``executor``: where the jobs run (e.g. :class:`dlcourse.grading.cluster.ClusterExecutor`; the caller shuts it
     down), instead of local worker processes.
     """
-    from ..gradebook import GradebookRecorder
+    from .gradebook import GradebookRecorder
 
     timings: dict = {}
     started = time.monotonic()
@@ -273,7 +273,8 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     if options.isolate and isolation_problem():
         raise GradingRefused(f"{isolation_problem()}.\n"
                              "Refusing to run students' code unisolated; pass --no-isolation to grade anyway.")
-    from ..testcells import course_settings, kernel_cells, kernel_warning
+    from ..core.config import course_settings
+    from ..core.testcode import kernel_cells, kernel_warning
 
     if options.ignore_pattern is None:
         options.ignore_pattern = course_settings(layout.root).ignore_pattern

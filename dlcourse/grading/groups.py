@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import shutil
 
-from ..course import CourseLayout
-from ..roster import COLLECT_WARNINGS_NAME, read_groups
+from ..core.course import CourseLayout
+from ..lms.roster import COLLECT_WARNINGS_NAME, read_groups
 from .reports import store_result
 from .results import SubmissionResult
 

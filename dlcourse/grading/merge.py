@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..notebook import cell_source, grade_id, is_manual_cell, is_test_cell, nbgrader_meta
+from ..core.notebook import cell_source, grade_id, is_manual_cell, is_test_cell, nbgrader_meta
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Plain nbgrader test cells, graded in the grader's process (or, where they must, in the student's kernel).
 
-A plain test cell (see :func:`dlcourse.testcells.is_plain`) uses the
+A plain test cell (see :func:`dlcourse.core.testcode.is_plain`) uses the
 student's names directly: ``assert squares(10) == [1, 4, ...]``. It runs
 here with a :class:`PlainNamespace` as its globals, a ``dict`` whose item
 access CPython uses for the cell's top-level names (``LOAD_NAME``,
@@ -22,7 +22,7 @@ An exception of the student's code arrives as a
 (:func:`score_outputs`): an error or output on stderr (after the course's
 ignore pattern) scores 0; a final expression's number is partial credit.
 
-A cell that :func:`dlcourse.testcells.kernel_reason` sends to the kernel
+A cell that :func:`dlcourse.core.testcode.kernel_reason` sends to the kernel
 runs there as stock nbgrader runs it (:func:`run_in_kernel`).
 """
 
@@ -38,8 +38,8 @@ import sys
 
 from .. import testing
 from ..bridge import backends, wire
-from ..notebook import new_output, strip_magics
-from ..testcells import NEVER_STUDENT_NAMES, cell_names
+from ..core.notebook import new_output, strip_magics
+from ..core.testcode import NEVER_STUDENT_NAMES, cell_names
 
 #: Modules a student's name may stand for that the grader never imports for it (side effects on import).
 _NEVER_IMPORT = frozenset({"antigravity", "this", "__main__", "__hello__", "__phello__", "idlelib", "turtle",

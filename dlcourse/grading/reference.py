@@ -33,8 +33,8 @@ from pathlib import Path
 
 import nbformat
 
-from ..course import CourseLayout
-from ..notebook import atomic_write, grade_id, is_test_cell
+from ..core.course import CourseLayout
+from ..core.notebook import atomic_write, grade_id, is_test_cell
 from .results import GRADER_FAULT, GRADER_VERSION, GradingOptions, Status, SubmissionResult
 from .submission import GradingJob, grade_submission
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import nbformat
 
-from ..course import CourseLayout
-from ..notebook import atomic_write
+from ..core.course import CourseLayout
+from ..core.notebook import atomic_write
 from .results import SubmissionResult
 
 

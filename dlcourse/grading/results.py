@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 
-from ..isolation import Limits
+from ..sandbox.isolation import Limits
 
 #: Part of every result's fingerprint: bump it when a change of the grader changes grades.
 GRADER_VERSION = "2"

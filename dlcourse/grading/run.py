@@ -3,7 +3,7 @@
 :func:`grade_notebook` merges the submission onto the master
 (:mod:`.merge`), then a :class:`NotebookRun` walks the merged cells: the
 student's cells run in a kernel (sandboxed by default, see
-:mod:`dlcourse.isolation`), the test cells run *here*, in this clean
+:mod:`dlcourse.sandbox.isolation`), the test cells run *here*, in this clean
 process, reaching the student's objects only as plain data through
 :mod:`dlcourse.testing`. Nothing the student's code does to torch, builtins
 or the tests can change a comparison.
@@ -24,13 +24,14 @@ import nbformat
 
 from .. import testing
 from ..bridge import backends
-from ..testcells import is_plain, kernel_reason
-from ..isolation import Sandbox
-from ..kernel import CellTimeout, KernelDied, KernelSession
-from ..scratch import make_dir
-from ..notebook import (cell_points, grade_id, is_graded_cell, is_test_cell, new_cell, new_output, read_notebook,
+from ..core.testcode import is_plain, kernel_reason
+from ..sandbox.isolation import Sandbox
+from ..bridge.errors import CellTimeout, KernelDied
+from ..sandbox.kernel import KernelSession
+from ..sandbox.scratch import make_dir
+from ..core.notebook import (cell_points, grade_id, is_graded_cell, is_test_cell, new_cell, new_output, read_notebook,
                         strip_magics)
-from ..zygote import ForkSession, preloads
+from ..sandbox.fork import ForkSession, preloads
 from .merge import GradedCell, merge_with_master
 from .plain import PlainNamespace, run_in_kernel, run_plain_cell, score_outputs
 from .results import TIMING_KEYS, CellGrade, GradingOptions, NotebookResult, Status

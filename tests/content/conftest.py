@@ -16,7 +16,7 @@ import nbformat
 import pytest
 import torch
 
-from dlcourse.notebook import nbgrader_meta
+from dlcourse.core.notebook import nbgrader_meta
 from helpers import SOURCE
 
 Cells = list  # a master's code cells, in notebook order

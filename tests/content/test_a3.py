@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dlcourse import data
-from dlcourse.notebook import nbgrader_meta
+from dlcourse.core.notebook import nbgrader_meta
 from dlcourse.testing import forbidden_names_in
 from helpers import SOURCE
 

@@ -11,7 +11,7 @@ import math
 import nbformat
 import torch
 
-from dlcourse.notebook import nbgrader_meta
+from dlcourse.core.notebook import nbgrader_meta
 from dlcourse.testing import forbidden_names_in
 from helpers import SOURCE
 

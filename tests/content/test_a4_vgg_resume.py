@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dlcourse.budget import Budget
-from dlcourse.notebook import grade_id, read_notebook
+from dlcourse.core.notebook import grade_id, read_notebook
 from helpers import SOURCE
 
 VGG = SOURCE / "a4_convnets" / "a4_vgg_cifar.ipynb"

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 import torch
 
-from dlcourse.notebook import nbgrader_meta
+from dlcourse.core.notebook import nbgrader_meta
 from helpers import SOURCE, mutant_modules
 
 MASTER = SOURCE / "a5_rnn_attention" / "a5_rnn_attention.ipynb"

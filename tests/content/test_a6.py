@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dlcourse import data
-from dlcourse.notebook import nbgrader_meta
+from dlcourse.core.notebook import nbgrader_meta
 from helpers import SOURCE, mutant_modules
 
 MASTER = SOURCE / "a6_autoencoders" / "a6_autoencoders.ipynb"

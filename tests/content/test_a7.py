@@ -14,7 +14,7 @@ import re
 import nbformat
 import pytest
 
-from dlcourse.notebook import nbgrader_meta as _meta
+from dlcourse.core.notebook import nbgrader_meta as _meta
 from helpers import RELEASE, SOURCE
 
 MASTER = SOURCE / "a7_concepts" / "a7_concepts.ipynb"

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 from dlcourse.grading.merge import merge_with_master
-from dlcourse.notebook import grade_id, is_answer_cell, is_locked_cell, is_test_cell, nbgrader_meta, read_notebook
+from dlcourse.core.notebook import grade_id, is_answer_cell, is_locked_cell, is_test_cell, nbgrader_meta, read_notebook
 from helpers import master_notebooks, release_path, solution_notebook
 
 #: What reads grading mode: the environment variable itself, the old helpers that test it, os.environ.

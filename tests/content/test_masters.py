@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse.notebook import nbgrader_meta
+from dlcourse.core.notebook import nbgrader_meta
 from helpers import RELEASE, ROOT, SOURCE, mutant_modules, dependencies_between_test_cells
 
 MASTERS = sorted(SOURCE.glob("*/*.ipynb"))

@@ -16,8 +16,8 @@ import sys
 import nbformat
 import pytest
 
-from dlcourse.course import CourseLayout
-from dlcourse.notebook import grade_id, is_answer_cell, is_test_cell, nbgrader_meta
+from dlcourse.core.course import CourseLayout
+from dlcourse.core.notebook import grade_id, is_answer_cell, is_test_cell, nbgrader_meta
 from helpers import RELEASE, ROOT, SOURCE, master_notebooks
 
 _spec = importlib.util.spec_from_file_location("make_reference_figures", SOURCE / "make_reference_figures.py")
@@ -167,7 +167,7 @@ def test_the_release_carries_each_reference_cell_and_png(master):
 
 
 def test_the_student_kit_copies_the_released_figures(tmp_path):
-    from dlcourse.kit import _write_release
+    from dlcourse.authoring.kit import _write_release
 
     _write_release(CourseLayout(ROOT), tmp_path / "release", regenerate=False)
     for path in (p for f in figures.FIGURES for p in f.paths() if p.is_file()):
@@ -266,7 +266,7 @@ def test_a_data_sets_figures_wait_for_the_real_files_where_the_notebooks_load_th
 def test_the_feedback_page_embeds_the_reference_figures_it_shows(tmp_path):
     import base64
 
-    from dlcourse.feedback import render_html
+    from dlcourse.insight.feedback import render_html
 
     shown = [f for f in figures.FIGURES if all(p.is_file() for p in f.paths())]
     for assignment in sorted({f.assignment for f in shown}):

@@ -14,7 +14,7 @@ own gradebook) and with ``dlcourse grade`` (the command line, as a user runs it)
     ours = course.grade_cells()                              # {student: {grade_id: (points, message)}}
 
 The master holds no secret beyond its hidden tests (marked :data:`HIDDEN_MARKER`); solutions are read
-back from it (:func:`dlcourse.notebook.solution_source`), never repeated here.
+back from it (:func:`dlcourse.core.notebook.solution_source`), never repeated here.
 """
 
 from __future__ import annotations
@@ -355,7 +355,7 @@ class PlainCourse:
 
     def solutions(self) -> dict[str, str]:
         """grade_id -> the master's solution of every answer cell (its BEGIN/END SOLUTION lines removed)."""
-        from dlcourse.notebook import grade_id, nbgrader_meta, solution_source
+        from dlcourse.core.notebook import grade_id, nbgrader_meta, solution_source
 
         master = nbformat.read(str(self.master_path), as_version=4)
         return {grade_id(c): solution_source(c) for c in master.cells if nbgrader_meta(c).get("solution")}
@@ -383,7 +383,7 @@ class PlainCourse:
 
     def submit(self, student: str, answers: dict[str, str], after: dict[str, list[str]] | None = None) -> Path:
         """``submitted/<student>/plain/plain.ipynb``: the release with ``answers`` and ``after``'s cells."""
-        from dlcourse.notebook import grade_id
+        from dlcourse.core.notebook import grade_id
 
         notebook = nbformat.read(str(self.release_path), as_version=4)
         cells = []

@@ -351,7 +351,7 @@ def master_cells():
 
 def release_cells():
     """The master as nbgrader releases it: each solution replaced by the stub."""
-    from dlcourse.notebook import grade_id, is_answer_cell, is_manual_cell
+    from dlcourse.core.notebook import grade_id, is_answer_cell, is_manual_cell
 
     cells = master_cells()
     for cell in cells:
@@ -499,9 +499,9 @@ def store(root: Path, student: str, answers: dict[str, str] | None, seed: int, *
           seconds: float = 1.0, assignment: str = ASSIGNMENT) -> None:
     """One student's graded notebook and ``.dlcourse-result.json``, as ``dlcourse grade`` stores them."""
     from dlcourse.authoring import write_notebook
-    from dlcourse.course import CourseLayout
+    from dlcourse.core.course import CourseLayout
     from dlcourse.grading.results import CellGrade, NotebookResult, Status, SubmissionResult
-    from dlcourse.notebook import grade_id, is_answer_cell
+    from dlcourse.core.notebook import grade_id, is_answer_cell
 
     layout = CourseLayout(root)
     folder = layout.autograded_dir(student, assignment)

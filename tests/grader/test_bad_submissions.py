@@ -167,7 +167,7 @@ def test_tests_after_a_dead_kernel_are_marked_not_run(graded):
 
 
 def test_a_flood_of_output_is_cut(graded):
-    from dlcourse.kernel import OUTPUT_LIMIT_BYTES
+    from dlcourse.sandbox.kernel import OUTPUT_LIMIT_BYTES
 
     text = graded["course"].graded_text("flood")
     assert "output cut by the grader" in text
@@ -182,7 +182,7 @@ def test_the_fork_finishes_and_a_pids_cgroup_holds_it_below_the_process_limit(gr
     text = graded["course"].graded_text("fork")
     match = re.search(r"FORKED (\d+)", text)
     assert match, text[-2000:]
-    from dlcourse.isolation import Limits, _cgroup_roots
+    from dlcourse.sandbox.isolation import Limits, _cgroup_roots
 
     if _cgroup_roots() is not None:  # a pids cgroup holds the kernel to Limits.processes
         assert int(match.group(1)) < Limits().processes
@@ -214,7 +214,7 @@ JUNK = {
 def test_junk_files_are_refused_or_merged_never_crash(tmp_path, tmp_path_factory, kind):
     """No kernel needed: reading and merging either refuse the file (invalid-notebook) or give cells."""
     from dlcourse.grading import merge_with_master
-    from dlcourse.notebook import read_notebook
+    from dlcourse.core.notebook import read_notebook
 
     master = read_notebook(template_course(tmp_path_factory).master_path)
     path = tmp_path / "tiny.ipynb"
@@ -235,7 +235,7 @@ def test_the_notebook_time_limit_holds_when_each_cell_keeps_to_its_own(tmp_path,
     import time
 
     from dlcourse.grading import GradingOptions, grade_notebook
-    from dlcourse.isolation import Limits
+    from dlcourse.sandbox.isolation import Limits
 
     course = template_course(tmp_path_factory).copy(tmp_path / "course")
     slow = ["import time\ntime.sleep(8)"] * 4
@@ -251,11 +251,11 @@ def test_the_notebook_time_limit_holds_when_each_cell_keeps_to_its_own(tmp_path,
 
 def test_without_cgroups_rlimits_hold_memory(tmp_path, tmp_path_factory, monkeypatch):
     """Where /sys/fs/cgroup is not writable: torch still imports, and a hog gets an error, not the memory."""
-    import dlcourse.isolation
+    import dlcourse.sandbox.isolation
     from dlcourse.grading import GradingOptions, grade_notebook
-    from dlcourse.isolation import Limits
+    from dlcourse.sandbox.isolation import Limits
 
-    monkeypatch.setattr(dlcourse.isolation, "_cgroup_roots", lambda: None)
+    monkeypatch.setattr(dlcourse.sandbox.isolation, "_cgroup_roots", lambda: None)
     course = template_course(tmp_path_factory).copy(tmp_path / "course")
     options = GradingOptions(cell_timeout=15, notebook_timeout=90, limits=Limits(memory_bytes=2**30))
     good = grade_notebook(course.master_path, course.submit("good", GOOD), options)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from dlcourse import scratch
+from dlcourse.sandbox import scratch
 from helpers import folders_made_by
 from tiny_course import (ASSIGNMENT, GOOD_CUBE, GOOD_SQUARE, GRADE_OPTIONS, MAX_SCORE, WRONG_CUBE, WRONG_SQUARE,
                          dlcourse_env, python, template_course)
@@ -64,7 +64,7 @@ def _submit_varied(course, rng: random.Random) -> list[str]:
 
 
 def test_a_job_carries_the_submissions_files_as_data_and_no_path_of_the_client(tmp_path):
-    from dlcourse.cluster import JobData, pack_folder, unpack_folder
+    from dlcourse.grading.cluster import JobData, pack_folder, unpack_folder
     from dlcourse.grading.results import GradingOptions
 
     rng = random.Random()
@@ -86,7 +86,7 @@ def test_a_job_carries_the_submissions_files_as_data_and_no_path_of_the_client(t
 
 
 def test_a_jobs_files_stop_at_the_size_limit_that_the_local_copy_uses(tmp_path):
-    from dlcourse.cluster import pack_folder
+    from dlcourse.grading.cluster import pack_folder
     from dlcourse.grading.run import copy_submission
 
     rng = random.Random()
@@ -107,7 +107,7 @@ def test_a_jobs_files_stop_at_the_size_limit_that_the_local_copy_uses(tmp_path):
 
 
 def test_a_job_file_name_that_leaves_its_folder_is_refused(tmp_path):
-    from dlcourse.cluster import unpack_folder
+    from dlcourse.grading.cluster import unpack_folder
 
     with pytest.raises(ValueError, match="leaves its folder"):
         unpack_folder({"../outside.txt": b"x"}, tmp_path / "in")
@@ -207,8 +207,8 @@ def _executing(dask_worker) -> list[str]:
 
 @pytest.mark.slow
 def test_a_killed_worker_is_retried_elsewhere_and_a_job_that_kills_workers_is_crashed_alone(tmp_path_factory):
-    from dlcourse.cluster import ClusterExecutor
-    from dlcourse.course import CourseLayout
+    from dlcourse.grading.cluster import ClusterExecutor
+    from dlcourse.core.course import CourseLayout
     from dlcourse.grading import GradingOptions, grade_and_report
 
     course = template_course(tmp_path_factory).copy(tmp_path_factory.mktemp("faults") / "course")
@@ -293,7 +293,7 @@ def test_tls_cluster_grades_only_on_the_worker_with_isolation_and_data_and_refus
     from distributed import LocalCluster
 
     from dlcourse import authoring
-    from dlcourse.cluster import STARTED_TOPIC, security
+    from dlcourse.grading.cluster import STARTED_TOPIC, security
     from test_reference import DATA_TEST
 
     course = template_course(tmp_path_factory).copy(tmp_path_factory.mktemp("tls") / "course")

@@ -18,9 +18,9 @@ import nbformat
 import pytest
 
 from dlcourse import exam
-from dlcourse.demo import filled_notebook
-from dlcourse.kit import find_secrets, secret_lines
-from dlcourse.notebook import grade_id
+from dlcourse.authoring.demo import filled_notebook
+from dlcourse.authoring.kit import find_secrets, secret_lines
+from dlcourse.core.notebook import grade_id
 
 from helpers import ROOT, shared_folder
 from tiny_course import GRADE_OPTIONS, dlcourse_env, python

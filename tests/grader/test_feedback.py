@@ -1,4 +1,4 @@
-"""Feedback a student can act on (dlcourse.feedback), on the tiny course.
+"""Feedback a student can act on (dlcourse.insight.feedback), on the tiny course.
 
 Two students are graded once (module fixture); a grader's points and comment
 are put into the gradebook as formgrader would; `dlcourse feedback tiny --pdf`
@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse.feedback import MATHJAX_FOLDER, kernel_cell_names, name_cells
+from dlcourse.insight.feedback import MATHJAX_FOLDER, kernel_cell_names, name_cells
 from tiny_course import ASSIGNMENT, GOOD_CUBE, GOOD_SQUARE, HIDDEN_MARKER, WRONG_CUBE, template_course
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,7 +150,7 @@ def test_no_feedback_file_holds_a_hidden_test_or_loads_anything_from_the_interne
 def test_the_feedback_page_opened_offline_in_chromium_shows_typeset_math_and_the_table(course):
     from playwright.sync_api import sync_playwright
 
-    from dlcourse import pdf
+    from dlcourse.student import pdf
 
     chromium = pdf.find_chromium()
     assert chromium, "no local Chromium: apt-get install chromium (scripts/setup.sh does)"

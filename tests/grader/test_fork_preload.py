@@ -6,7 +6,7 @@ import os
 import sys
 
 from dlcourse.grading import default_executor
-from dlcourse.zygote import ForkSession, close_zygote
+from dlcourse.sandbox.fork import ForkSession, close_zygote
 
 PROBE = "import sys\nprint('zipapp' in sys.modules)"  # a standard module that nothing here imports
 

@@ -21,15 +21,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse.collect import collect, parse_deadline
-from dlcourse.course import CourseLayout
-from dlcourse.export import (CANVAS_COLUMNS, MOODLE_COLUMNS, GradeRow, canvas_csv, moodle_feedback_name,
+from dlcourse.lms.collect import collect, parse_deadline
+from dlcourse.core.course import CourseLayout
+from dlcourse.lms.export import (CANVAS_COLUMNS, MOODLE_COLUMNS, GradeRow, canvas_csv, moodle_feedback_name,
                              moodle_worksheet, plain_csv)
 from dlcourse.grading.groups import share_with_group
 from dlcourse.grading.reports import load_result, store_result
 from dlcourse.grading.results import CellGrade, NotebookResult, Status, SubmissionResult
-from dlcourse.handin import HandinResult, _write_zip, group_slug
-from dlcourse.roster import Roster, Student, read_groups
+from dlcourse.student.handin import HandinResult, _write_zip, group_slug
+from dlcourse.lms.roster import Roster, Student, read_groups
 from tiny_course import ASSIGNMENT, GOOD_CUBE, GOOD_SQUARE, NOTEBOOK, WRONG_CUBE, WRONG_SQUARE, template_course
 
 #: The fixture course: 12 students, in 6 groups of two (names with accents, particles, a hyphen).
@@ -133,7 +133,7 @@ def github_folder(root: Path, entries) -> Path:
 
 
 def handin_zip(folder: Path, names: list[str], notebook: bytes, when: dt.datetime) -> Path:
-    """A ``dlcourse handin`` zip, written by dlcourse.handin's own writer."""
+    """A ``dlcourse handin`` zip, written by dlcourse.student.handin's own writer."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{ASSIGNMENT}_{group_slug(names)}"
     pdf = folder / f"{stem}.pdf.tmp"
@@ -373,7 +373,7 @@ def test_a_name_not_on_the_roster_is_warned_and_the_known_member_is_collected(tm
 
 
 def test_collect_refuses_without_a_roster_and_parses_deadlines(tmp_path):
-    from dlcourse.roster import RosterError
+    from dlcourse.lms.roster import RosterError
 
     layout = bare_course(tmp_path / "course")
     (layout.root / "roster.csv").unlink()

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from dlcourse import authoring
-from dlcourse.demo import filled_notebook
+from dlcourse.authoring.demo import filled_notebook
 from helpers import ROOT, scratch_course
 
 NOISY_TEST = '''

@@ -16,11 +16,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse.course import CourseLayout
+from dlcourse.core.course import CourseLayout
 from dlcourse.grading import grade_notebook
-from dlcourse.kit import student_files as kit_files
-from dlcourse.notebook import nbgrader_meta
-from dlcourse.release import generate_release
+from dlcourse.authoring.kit import student_files as kit_files
+from dlcourse.core.notebook import nbgrader_meta
+from dlcourse.authoring.release import generate_release
 from helpers import (RELEASE, ROOT, SOURCE, answer_ids, assignments, master_notebooks, mutant_modules, options,
                      release_path, scratch_course, solution_notebook, item_test_ids, with_answer)
 

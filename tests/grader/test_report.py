@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from dlcourse import similarity
+from dlcourse.insight import similarity
 from dlcourse.cli import main
-from dlcourse.course import CourseLayout
+from dlcourse.core.course import CourseLayout
 from dlcourse.grading.results import CellGrade, NotebookResult, Status, SubmissionResult
-from dlcourse.report import SIMILARITY_NOTE, build_report, item_analysis, load_results, message_key
+from dlcourse.insight.report import SIMILARITY_NOTE, build_report, item_analysis, load_results, message_key
 from report_class import (ASSIGNMENT, FUNCTIONS, REFERENCE, STYLES, change_comments, disguise, generate_class,
                           stub, store)
 
@@ -214,7 +214,7 @@ def test_course_report_has_one_row_per_student_and_one_column_per_assignment(tmp
 def test_report_opens_offline_in_chromium_with_every_figure_rendered(classes):
     from playwright.sync_api import sync_playwright
 
-    from dlcourse import pdf
+    from dlcourse.student import pdf
 
     chromium = pdf.find_chromium()
     assert chromium, "no local Chromium: apt-get install chromium (scripts/setup.sh does)"

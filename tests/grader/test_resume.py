@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import time
 
-from dlcourse.isolation import _descendants  # the grader's own walk of /proc: a pid and all below it
+from dlcourse.sandbox.isolation import _descendants  # the grader's own walk of /proc: a pid and all below it
 from helpers import folders_made_by
 from tiny_course import (ASSIGNMENT, GOOD_CUBE, GOOD_SQUARE, GRADE_OPTIONS, MAX_SCORE, WRONG_CUBE, WRONG_SQUARE,
                          dlcourse_env, python, template_course, tree_digest)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from dlcourse import zygote as zygote_module
+from dlcourse.sandbox import fork as zygote_module
 from dlcourse.grading import default_executor
-from dlcourse.isolation import Limits, isolation_problem
-from dlcourse.zygote import (SHARED_SOCKET_ENV, ForkSession, SharedZygote, SharedZygoteHost, ZygoteRetired,
+from dlcourse.sandbox.isolation import Limits, isolation_problem
+from dlcourse.sandbox.fork import (SHARED_SOCKET_ENV, ForkSession, SharedZygote, SharedZygoteHost, ZygoteRetired,
                              close_zygote)
 
 pytestmark = pytest.mark.skipif(bool(isolation_problem()), reason="needs the sandbox (bubblewrap)")

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import nbformat
 
-from dlcourse.notebook import grade_id, nbgrader_meta, solution_source
+from dlcourse.core.notebook import grade_id, nbgrader_meta, solution_source
 
 SOURCE = Path(__file__).resolve().parents[2] / "source"
 
-# The solution markers of a master's answer cell (the lines dlcourse.demo.solution_source removes).
+# The solution markers of a master's answer cell (the lines dlcourse.authoring.demo.solution_source removes).
 _MARKER = re.compile(r"^(\s*)### (BEGIN|END) SOLUTION\s*$")
 
 

@@ -29,9 +29,9 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from dlcourse.course import CourseLayout
+from dlcourse.core.course import CourseLayout
 from dlcourse.grading import GradingJob, default_executor, grade_submission
-from dlcourse.notebook import grade_id, is_test_cell
+from dlcourse.core.notebook import grade_id, is_test_cell
 from helpers import (SOURCE, answer_ids, item_test_ids, kill_rate_summary, master_with_answer, mutant_modules,
                      options, record_kill_rate, session_folder, solution_notebook, dependencies_between_test_cells,
                      with_answer)

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from dlcourse.grading import GradingJob, default_executor, grade_submission
-from dlcourse.notebook import grade_id, is_test_cell
+from dlcourse.core.notebook import grade_id, is_test_cell
 from helpers import item_test_ids, master_with_answer, mutant_modules, options, solution_notebook, with_answer
 from mutants.test_mutation import cut_master, write_course
 

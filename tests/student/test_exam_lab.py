@@ -19,10 +19,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse import exam, examlab
-from dlcourse.course import CourseLayout
-from dlcourse.lab import free_port
-from dlcourse.release import generate_release
+from dlcourse import exam
+from dlcourse.student import examlab
+from dlcourse.core.course import CourseLayout
+from dlcourse.student.lab import free_port
+from dlcourse.authoring.release import generate_release
 
 from helpers import ROOT, shared_folder
 

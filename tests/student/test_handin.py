@@ -15,7 +15,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from dlcourse import authoring, handin, pdf
+from dlcourse import authoring
+from dlcourse.student import handin, pdf
 from dlcourse.authoring import answer, code, md
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,7 +261,7 @@ def test_handin_from_inside_a_notebook(tmp_path):
     """A student calls handin() in a cell: a running event loop and kernel around it."""
     course = make_course(tmp_path, run=False)
     caller = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "from dlcourse.handin import handin\n"
+        "from dlcourse.student.handin import handin\n"
         f"path = handin('a0_logistic', course_root={str(course)!r})\n"
         "print('ZIP', path)")])
     NotebookClient(caller, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()

@@ -22,11 +22,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse import cli, kit as kit_lib
-from dlcourse.course import STUDENT_KIT_MARKER, CourseLayout
-from dlcourse.demo import filled_notebook
-from dlcourse.handin import NAMES_VARIABLE
-from dlcourse.notebook import is_test_cell
+from dlcourse import cli
+from dlcourse.authoring import kit as kit_lib
+from dlcourse.core.course import STUDENT_KIT_MARKER, CourseLayout
+from dlcourse.authoring.demo import filled_notebook
+from dlcourse.student.handin import NAMES_VARIABLE
+from dlcourse.core.notebook import is_test_cell
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "grader"))
@@ -83,7 +84,7 @@ def test_the_kits_requirements_pin_what_the_grader_runs_and_agree_with_its_envir
     pip = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
     assert pip == lock + ["-e ."]
     pyproject = (kit / "pyproject.toml").read_text()
-    assert 'dlcourse = "dlcourse.studentcli:main"' in pyproject and STUDENT_KIT_MARKER in pyproject
+    assert 'dlcourse = "dlcourse.student.cli:main"' in pyproject and STUDENT_KIT_MARKER in pyproject
 
 
 def test_the_student_readme_gives_set_up_lab_data_and_hand_in_with_the_names_cell_first(kit):
@@ -214,7 +215,7 @@ def test_a_kit_is_never_written_over_a_folder_that_is_not_a_kit(tiny, tmp_path, 
 
 
 def test_dlcourse_data_says_ready_for_data_sets_that_are_there(course_data, capsys):
-    from dlcourse import studentcli
+    from dlcourse.student import cli as studentcli
 
     assert studentcli.main(["data"]) == 0
     out = capsys.readouterr().out
@@ -225,7 +226,7 @@ def test_dlcourse_data_offline_says_which_files_to_put_where_and_exits_1(monkeyp
     import urllib.error
     import urllib.request
 
-    from dlcourse import studentcli
+    from dlcourse.student import cli as studentcli
 
     def refuse(*args, **kwargs):
         raise urllib.error.URLError("no network in this test")
@@ -286,10 +287,10 @@ def _run(student, *args, cwd=None, timeout=600) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_dlcourse_in_the_kits_venv_is_the_kits_copy_without_the_grader(student):
     probe = textwrap.dedent("""
-        import importlib.util, json, dlcourse, dlcourse.course, dlcourse.data
-        print(json.dumps({"file": dlcourse.__file__, "kit": dlcourse.course.student_kit(),
+        import importlib.util, json, dlcourse, dlcourse.core.course, dlcourse.data
+        print(json.dumps({"file": dlcourse.__file__, "kit": dlcourse.core.course.student_kit(),
                           "data": str(dlcourse.data.data_root()),
-                          "grader": [m for m in ("dlcourse.grading", "dlcourse.cli", "dlcourse.kit")
+                          "grader": [m for m in ("dlcourse.grading", "dlcourse.cli", "dlcourse.authoring.kit")
                                      if importlib.util.find_spec(m)]}))
     """)
     for cwd in (student["home"], student["kit"] / "release" / A1):

@@ -20,7 +20,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse import authoring, handin, lab, pdf
+from dlcourse import authoring
+from dlcourse.student import handin, lab, pdf
 from dlcourse.authoring import answer, code, md
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dlcourse import lab
+from dlcourse.student import lab
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,10 +20,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from dlcourse import pdf
+from dlcourse.student import pdf
 from dlcourse import authoring
 from dlcourse.authoring import answer, code, md
-from dlcourse.notebook import solution_source
+from dlcourse.core.notebook import solution_source
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "test-output" / "pdf"
@@ -68,7 +68,7 @@ def _log_time(name: str, seconds: float) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with open(OUT / "export-times.txt", "a") as f:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {name}: {seconds:.1f} s\n")
-    logging.getLogger("dlcourse.pdf").warning("PDF export of %s: %.1f s", name, seconds)
+    logging.getLogger("dlcourse.student.pdf").warning("PDF export of %s: %.1f s", name, seconds)
 
 
 def _execute(notebook, folder: Path):

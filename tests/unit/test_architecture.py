@@ -5,17 +5,15 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from dlcourse.kit import STUDENT_MODULES, student_files
+from dlcourse.authoring.kit import STUDENT_MODULES, student_files
 
 PACKAGE = Path(__file__).resolve().parents[2] / "dlcourse"
 
-#: What a student's kit holds (the one list, which `dlcourse student-kit` copies); none of it may reach the
+#: What a student's kit holds (the folders' rule, which `dlcourse student-kit` copies); none of it may reach the
 #: grader's masters-only paths.
 STUDENT_SIDE = set(STUDENT_MODULES)
-GRADER_ONLY = {"dlcourse.grading", "dlcourse.gradebook", "dlcourse.release", "dlcourse.feedback", "dlcourse.demo",
-               "dlcourse.cli", "dlcourse.isolation", "dlcourse.report", "dlcourse.similarity", "dlcourse.zygote",
-               "dlcourse.testcells", "dlcourse.kit", "dlcourse.collect", "dlcourse.export", "dlcourse.roster",
-               "dlcourse.authoring", "dlcourse.scratch"}
+GRADER_ONLY = {"dlcourse.grading", "dlcourse.sandbox", "dlcourse.authoring", "dlcourse.exam", "dlcourse.lms",
+               "dlcourse.insight", "dlcourse.cli"}
 
 
 def modules() -> dict[str, Path]:
@@ -101,7 +99,7 @@ def test_the_students_side_imports_only_itself_so_the_kits_copy_lacks_nothing():
     for name in sorted(STUDENT_SIDE):
         outside = graph[name] - STUDENT_SIDE - packages
         assert not outside, f"{name} imports {sorted(outside)}, which a student kit does not ship: add it to " \
-                            "dlcourse.kit.STUDENT_MODULES if students need it, else do not import it there"
+                            "dlcourse.authoring.kit.STUDENT_MODULES if students need it, else do not import it there"
     assert not STUDENT_SIDE & GRADER_ONLY
 
 
@@ -115,5 +113,28 @@ def test_the_kit_ships_exactly_the_student_modules_and_their_packages():
 def test_the_import_graph_sees_relative_and_lazy_imports():
     graph = import_graph()
     assert "dlcourse.bridge.wire" in graph["dlcourse.bridge.agent"]  # from . import wire
-    assert "dlcourse.gradebook" in graph["dlcourse.grading"]  # imported inside grade_and_report
-    assert "dlcourse.grading.results" not in graph["dlcourse.gradebook"]  # only under TYPE_CHECKING
+    assert "dlcourse.grading.gradebook" in graph["dlcourse.grading"]  # imported inside grade_and_report
+    assert "dlcourse.grading.results" not in graph["dlcourse.grading.gradebook"]  # only under TYPE_CHECKING
+
+
+def test_the_students_side_is_the_student_folders_and_the_notebook_modules():
+    from dlcourse.authoring.kit import NOTEBOOK_MODULES, STUDENT_PACKAGES
+    graph = import_graph()
+    in_folders = {name for name in graph if any(name.startswith(package + ".") for package in STUDENT_PACKAGES)}
+    assert STUDENT_SIDE == in_folders | set(NOTEBOOK_MODULES)
+    assert {"dlcourse.student.handin", "dlcourse.bridge.errors", "dlcourse.core.course"} <= STUDENT_SIDE
+    assert not any(name.startswith("dlcourse.sandbox") for name in STUDENT_SIDE)
+
+
+def test_at_most_fifteen_modules_directly_in_the_package():
+    top = [path.name for path in PACKAGE.glob("*.py")]
+    assert len(top) <= 15, sorted(top)
+
+
+def test_old_flat_import_paths_give_the_moved_module_itself():
+    import importlib
+
+    import dlcourse
+    for old, new in dlcourse.MOVED.items():
+        assert importlib.import_module(old) is importlib.import_module(new), old
+        assert importlib.import_module(new).__spec__.name == new

@@ -9,7 +9,7 @@ import string
 import pytest
 
 from dlcourse import cli
-from dlcourse.course import no_such
+from dlcourse.core.course import no_such
 
 COMMANDS = ("release", "grade", "feedback", "demo", "handin", "lab", "data", "student-kit")
 RST_MARKUP = re.compile(r"``|:(class|func|mod|data|meth):`|^\.\. |::$", re.M)
@@ -169,7 +169,7 @@ def test_no_such_lists_every_known_name_and_suggests_only_a_known_one(seed):
 def test_the_lab_ships_a_page_config_that_turns_jupyters_news_off(tmp_path, monkeypatch):
     from jupyterlab_server.config import get_page_config
 
-    from dlcourse import lab
+    from dlcourse.student import lab
 
     env = lab.lab_env(tmp_path)
     monkeypatch.setenv("JUPYTER_CONFIG_PATH", env["JUPYTER_CONFIG_PATH"])

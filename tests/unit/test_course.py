@@ -1,10 +1,10 @@
-"""The one course-root finder and the course's folders (dlcourse.course)."""
+"""The one course-root finder and the course's folders (dlcourse.core.course)."""
 
 from __future__ import annotations
 
 import pytest
 
-from dlcourse.course import CourseLayout, course_root, find_course_root
+from dlcourse.core.course import CourseLayout, course_root, find_course_root
 
 
 def _course(tmp_path):

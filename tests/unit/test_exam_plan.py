@@ -12,8 +12,8 @@ import nbformat
 import pytest
 
 from dlcourse import exam
-from dlcourse.course import CourseLayout
-from dlcourse.notebook import grade_id, is_manual_cell, is_test_cell, nbgrader_meta
+from dlcourse.core.course import CourseLayout
+from dlcourse.core.notebook import grade_id, is_manual_cell, is_test_cell, nbgrader_meta
 
 from helpers import ROOT
 
@@ -194,7 +194,7 @@ def test_building_again_with_fewer_versions_leaves_no_old_version_to_grade(tmp_p
 
 
 def test_the_student_kit_leaves_an_exam_out(tmp_path):
-    from dlcourse.kit import _write_release
+    from dlcourse.authoring.kit import _write_release
 
     course = tmp_path / "course"
     shutil.copytree(ROOT / "source", course / "source")

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from dlcourse.grading import threads_per_worker
-from dlcourse.zygote import LAZY_IMPORTS, preloads
+from dlcourse.sandbox.fork import LAZY_IMPORTS, preloads
 
 
 def _master(*cells: tuple[str, str]):

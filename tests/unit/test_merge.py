@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from dlcourse.authoring import answer, code, md, written
 from dlcourse.authoring import tests as make_test_cell
 from dlcourse.grading.merge import GradedCell, merge_with_master
-from dlcourse.notebook import grade_id
+from dlcourse.core.notebook import grade_id
 
 SETUP = "import torch"
 

@@ -1,4 +1,4 @@
-"""Cell predicates, magics, notebook reading and atomic writes (dlcourse.notebook)."""
+"""Cell predicates, magics, notebook reading and atomic writes (dlcourse.core.notebook)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from dlcourse.authoring import answer, code, md, written
 from dlcourse.authoring import tests as make_test_cell
-from dlcourse.notebook import (atomic_write, cell_points, cell_source, is_answer_cell, is_graded_cell, is_locked_cell,
+from dlcourse.core.notebook import (atomic_write, cell_points, cell_source, is_answer_cell, is_graded_cell, is_locked_cell,
                                is_manual_cell, is_test_cell, read_notebook, solution_source, strip_magics)
 
 

@@ -331,7 +331,7 @@ def test_a_helper_an_earlier_test_cell_defined_reaches_the_students_names_it_use
 
 @pytest.mark.parametrize("seed", range(5))
 def test_feedback_renames_your_cell_n_from_the_kernels_count_to_the_feedbacks_cell_number(seed):
-    from dlcourse.feedback import kernel_cell_names, name_cells
+    from dlcourse.insight.feedback import kernel_cell_names, name_cells
 
     rng = random.Random(seed)
     cells, count, kernel_numbers = [], 0, {}

@@ -136,7 +136,7 @@ _MASTER = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_c
 
 
 def _course_with_master(root):
-    from dlcourse.course import CourseLayout
+    from dlcourse.core.course import CourseLayout
 
     layout = CourseLayout(root)
     folder = layout.source / "a1"
@@ -158,7 +158,7 @@ def test_a_passing_check_serves_every_copy_of_the_course_on_this_machine_and_a_f
     executor = _CannedExecutor(result)
     first = check_reference(_course_with_master(tmp_path / "one"), "a1", GradingOptions(), executor)
     assert not first.cached and executor.jobs == 1 and first.ok == passes
-    from dlcourse.course import CourseLayout
+    from dlcourse.core.course import CourseLayout
 
     again = check_reference(CourseLayout(tmp_path / "one"), "a1", GradingOptions(), executor)
     assert again.cached and executor.jobs == 1  # the course's own copy, as before

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dlcourse.grading.results import CellGrade, GradingOptions, NotebookResult, Status, SubmissionResult
-from dlcourse.isolation import Limits
+from dlcourse.sandbox.isolation import Limits
 
 
 def test_statuses_are_declared_worst_first_and_the_worst_one_wins():

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from dlcourse import scratch
+from dlcourse.sandbox import scratch
 
 
 def _ended_pid() -> int:

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from dlcourse import testcells
+from dlcourse.core import config, testcode as testcells
 
 #: Statements a plain test is made of; {f} and {g} are student names, {v} a test variable.
 PLAIN_STATEMENTS = [
@@ -123,7 +123,7 @@ def test_course_settings_read_ignore_pattern_timeout_and_strict_tests(tmp_path):
     (tmp_path / "nbgrader_config.py").write_text(
         "c = get_config()\nc.IgnorePattern.enabled = True\nc.IgnorePattern.pattern = 'Warn'\n"
         "c.Execute.timeout = 45\nc.Dlcourse.strict_tests = ['ps1', 'ps3']\n")
-    settings = testcells.course_settings(tmp_path)
+    settings = config.course_settings(tmp_path)
     assert (settings.ignore_pattern, settings.cell_timeout) == ("Warn", 45.0)
     assert settings.strict("ps1") and settings.strict("ps3") and not settings.strict("ps2")
 
@@ -132,20 +132,20 @@ def test_course_settings_ignore_a_disabled_pattern_and_strict_true_means_every_a
     (tmp_path / "nbgrader_config.py").write_text(
         "c = get_config()\nc.IgnorePattern.pattern = 'Warn'\nc.ExecutePreprocessor.timeout = 30\n"
         "c.Dlcourse.strict_tests = True\n")
-    settings = testcells.course_settings(tmp_path)
+    settings = config.course_settings(tmp_path)
     assert settings.ignore_pattern == "" and settings.cell_timeout == 30.0
     assert all(settings.strict(name) for name in ("a1", "ps1", "x"))
 
 
 def test_course_settings_without_a_config_are_the_defaults(tmp_path):
-    settings = testcells.course_settings(tmp_path)
+    settings = config.course_settings(tmp_path)
     assert (settings.ignore_pattern, settings.cell_timeout, settings.strict("ps1")) == ("", None, False)
 
 
 def test_the_course_config_sets_the_ignore_pattern_nbgrader_uses():
     from helpers import ROOT
 
-    assert testcells.course_settings(ROOT).ignore_pattern == r"Warning\b|warnings\.warn|\bWARNING\b"
+    assert config.course_settings(ROOT).ignore_pattern == r"Warning\b|warnings\.warn|\bWARNING\b"
 
 
 def test_kernel_cells_of_masters_name_notebook_cell_and_reason(tmp_path):

@@ -1,7 +1,7 @@
 """The fork engine's student side: a warm zygote, and the child it forks per notebook.
 
-``python -m dlcourse.zygote_server`` runs inside a bubblewrap sandbox of its
-own (see :mod:`dlcourse.zygote` for the grader's side). It imports torch,
+``python -m dlcourse.sandbox.child`` runs inside a bubblewrap sandbox of its
+own (see :mod:`dlcourse.sandbox.fork` for the grader's side). It imports torch,
 IPython, matplotlib (Agg) and :mod:`dlcourse.bridge.agent` once, runs no torch
 operation, starts no thread and never touches CUDA, then waits for commands
 on its standard input (a Unix ``SOCK_SEQPACKET`` socket), and, when it is
@@ -105,8 +105,8 @@ def main() -> None:
     import jupyter_client  # noqa: F401
     import nbformat  # noqa: F401
 
-    from . import data, testing  # noqa: F401
-    from .bridge import agent  # noqa: F401
+    from .. import data, testing  # noqa: F401
+    from ..bridge import agent  # noqa: F401
 
     libc = ctypes.CDLL(None, use_errno=True)
     control = socket.socket(fileno=0)
@@ -473,7 +473,7 @@ def _serve(sock: socket.socket, command: dict) -> None:
     import torch
 
     torch.set_num_threads(int(command["threads"]))
-    from .bridge import agent, wire
+    from ..bridge import agent, wire
 
     limit = int(command["output_limit"])
     capture_ref = [_Capture(limit)]

@@ -5,7 +5,7 @@
 or, from a cell of the notebook itself (save it first: the notebooks are read
 as they are on disk)::
 
-    from dlcourse.handin import handin
+    from dlcourse.student.handin import handin
     handin("a1_autodiff")
 
 What it does, in order:
@@ -19,7 +19,7 @@ What it does, in order:
    copy in a temporary folder, and reports the failures: they warn, they do
    not stop the hand-in;
 3. prints every notebook to PDF (names and assignment on page 1, formulas
-   typeset, works offline; see :mod:`dlcourse.pdf`);
+   typeset, works offline; see :mod:`dlcourse.student.pdf`);
 4. writes ``handin/<assignment>_<names>.zip`` with the notebooks exactly as
    saved and their PDFs.
 
@@ -27,7 +27,7 @@ The student's notebooks are only read, never written.
 
 This module is longer than most (about 550 lines) because it is one
 command's whole flow, read top to bottom in the order above; the PDF
-engine it uses is :mod:`dlcourse.pdf`.
+engine it uses is :mod:`dlcourse.student.pdf`.
 """
 
 from __future__ import annotations
@@ -51,10 +51,10 @@ from pathlib import Path
 import nbformat
 
 from . import pdf as pdf_lib
-from .course import CONFIG_NAME, find_course_root, read_config
-from .notebook import grade_id as cell_grade_id, is_graded_cell, is_manual_cell
+from ..core.course import CONFIG_NAME, find_course_root, read_config
+from ..core.notebook import grade_id as cell_grade_id, is_graded_cell, is_manual_cell
 
-log = logging.getLogger("dlcourse.handin")
+log = logging.getLogger("dlcourse.student.handin")
 
 NAMES_VARIABLE = "NAMES"
 NAMES_GRADE_ID = "names"

@@ -28,8 +28,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import CONFIG_NAME, CourseLayout, read_config
-from .notebook import atomic_write
+from ..core.course import CONFIG_NAME, CourseLayout, read_config
+from ..core.notebook import atomic_write
 
 ROSTER_NAME = "roster.csv"
 GROUPS_NAME = "groups.csv"

@@ -6,13 +6,13 @@ self-contained page (figures embedded as base64 PNG, no external resource)
 with the score distribution and statuses, an item analysis (mean, share at
 full marks, discrimination, flags), the commonest failure messages per
 item, grading time, manual grading progress from formgrader and similar
-pairs of submissions (:mod:`dlcourse.similarity`). ``report --course`` writes
+pairs of submissions (:mod:`dlcourse.insight.similarity`). ``report --course`` writes
 ``reports/course/scores.csv`` (one row per student, one column per
 assignment, ready for an LMS import) and ``reports/course/report.html``.
 
 About 500 lines: the statistics and the page that shows them are kept
 together (each section of the page is one function below its numbers); the
-similarity measure is its own module, :mod:`dlcourse.similarity`.
+similarity measure is its own module, :mod:`dlcourse.insight.similarity`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from pathlib import Path
 import nbformat
 
 from . import similarity
-from .course import CourseLayout
-from .grading.reports import load_result
-from .grading.results import Status, SubmissionResult
-from .notebook import atomic_write, cell_source, grade_id as cell_grade_id, is_answer_cell, solution_source
+from ..core.course import CourseLayout
+from ..grading.reports import load_result
+from ..grading.results import Status, SubmissionResult
+from ..core.notebook import atomic_write, cell_source, grade_id as cell_grade_id, is_answer_cell, solution_source
 
 #: A failure message that only says the answer was not written; not a sign of a broken test.
 _NOT_ATTEMPTED = re.compile("|".join(["NotImplementedError", *(re.escape(s.student_text) for s in Status)]), re.I)
@@ -163,7 +163,7 @@ def manual_progress(layout: CourseLayout, assignment: str,
               if c.kind == "manual" and nb.status != Status.MISSING]
     if not (layout.root / "gradebook.db").is_file():
         return None
-    from .gradebook import manual_scores
+    from ..grading.gradebook import manual_scores
 
     scores = {}
     try:

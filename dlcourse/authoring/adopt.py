@@ -31,7 +31,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import CONFIG_NAME, CourseLayout, read_config
+from ..core.course import CONFIG_NAME, CourseLayout, read_config
 
 ADOPTED_CONFIG = "nbgrader_config.adopted.py"
 BLOCK_BEGIN = "# >>> dlcourse adopt"
@@ -300,7 +300,7 @@ def _plan_students(layout, theirs_root: Path, theirs, plan: _Plan, report: Adopt
     if database is None:
         report.not_taken.append(f"no SQLite gradebook found for {theirs_root}: no students adopted")
     else:
-        from .gradebook import open_gradebook
+        from ..grading.gradebook import open_gradebook
         from nbgrader.api import MissingEntry
 
         students = _read_students(database)
@@ -352,11 +352,11 @@ def _apply(layout: CourseLayout, theirs_config: Path, plan: _Plan, patterns) -> 
     if plan.config_target:
         shutil.copyfile(theirs_config, layout.root / plan.config_target)
     if plan.block:
-        from .notebook import atomic_write
+        from ..core.notebook import atomic_write
 
         atomic_write(layout.root / CONFIG_NAME, plan.block)
     if plan.students:
-        from .gradebook import open_gradebook
+        from ..grading.gradebook import open_gradebook
 
         with open_gradebook(layout) as gradebook:
             for student in plan.students:

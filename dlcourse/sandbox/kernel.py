@@ -1,7 +1,7 @@
 """A student's notebook kernel: start it, run cells with limits, stop it.
 
 A :class:`KernelSession` owns one Jupyter kernel (started by an
-:class:`dlcourse.isolation.Sandbox`, or plainly) and executes cells with a
+:class:`dlcourse.sandbox.isolation.Sandbox`, or plainly) and executes cells with a
 time limit and an output cap. The tests' requests reach it through
 :class:`dlcourse.bridge.backends.KernelBackend`.
 """
@@ -19,47 +19,13 @@ from pathlib import Path
 import nbformat
 from jupyter_client import KernelManager
 
+from ..bridge.errors import REPLY_LIMIT_BYTES, CellTimeout, KernelDied, no_reply, reply_too_large, unreadable_reply  # noqa: F401 (re-exported)
+
 
 #: Stored outputs of one cell are cut here; the kernel may print more.
 OUTPUT_LIMIT_BYTES = 200_000
 #: Seconds a new kernel may take to import torch and the agent (not counted against any cell).
 WARM_UP_TIMEOUT = 180
-#: The largest reply to a test's request (base64); a test's tensors are far smaller.
-REPLY_LIMIT_BYTES = 64 * 2**20
-
-
-#: The failed replies that the grader's side makes itself, not the student's code (see :func:`reply_too_large`,
-#: :func:`unreadable_reply`, :func:`no_reply`).
-GRADER_REPLIES = ("InvalidReply", "NoReply", "ReplyTooLarge")
-
-
-def reply_too_large() -> dict:
-    """The failed reply a test gets for a value over :data:`REPLY_LIMIT_BYTES` (either engine)."""
-    return {"ok": False, "error_type": "ReplyTooLarge",
-            "message": f"the value your code returned is larger than {REPLY_LIMIT_BYTES // 2**20} MiB; "
-                       "check its shape and dtype against the exercise's"}
-
-
-def unreadable_reply(error: Exception) -> dict:
-    """The failed reply a test gets for a reply that ``wire.loads`` refused (forged or broken)."""
-    return {"ok": False, "error_type": "InvalidReply",
-            "message": f"the test could not read what your code returned ({error}); return tensors, numbers, "
-                       "strings, bytes, or lists, tuples and dicts of them"}
-
-
-def no_reply(message: str) -> dict:
-    """The failed reply a test gets when the student's process answered nothing readable."""
-    return {"ok": False, "error_type": "NoReply", "message": message}
-
-
-class KernelDied(Exception):
-    """The kernel stopped answering: it exited, crashed or was killed."""
-
-
-class CellTimeout(Exception):
-    """A cell, or a test's request, ran past its time limit."""
-
-
 @dataclass
 class CellRun:
     outputs: list = field(default_factory=list)
@@ -163,7 +129,7 @@ class KernelSession:
             if kind not in ("stream", "display_data", "execute_result", "error"):
                 continue
             output = nbformat.v4.output_from_msg(msg)
-            from .bridge import wire  # here: it imports torch, which a process that only runs kernels need not
+            from ..bridge import wire  # here: it imports torch, which a process that only runs kernels need not
 
             blob = output.get("data", {}).get(wire.REPLY_MIME_TYPE) if silent and kind == "display_data" else None
             if blob is not None:

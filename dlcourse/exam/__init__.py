@@ -34,8 +34,8 @@ from pathlib import Path
 
 import nbformat
 
-from .course import CourseLayout, no_such
-from .notebook import grade_id, nbgrader_meta
+from ..core.course import CourseLayout, no_such
+from ..core.notebook import grade_id, nbgrader_meta
 
 SOLUTION_BEGIN = re.compile(r"^\s*### BEGIN SOLUTION\s*$")
 SOLUTION_END = re.compile(r"^\s*### END SOLUTION\s*$")
@@ -570,7 +570,7 @@ def _rules_markdown(version: Version) -> str:
 
 
 # --------------------------------------------------------------------------
-# The paper and the key (HTML in markdown cells, printed by dlcourse.pdf).
+# The paper and the key (HTML in markdown cells, printed by dlcourse.student.pdf).
 
 
 PAPER_CSS = """<style>
@@ -913,7 +913,7 @@ def _write_versions(path: Path, versions: list[Version]) -> Path:
 
 
 def write_pdfs(version: Version, folder: Path, files_dir: Path | None = None) -> list[Path]:
-    from .pdf import notebook_to_pdf
+    from ..student.pdf import notebook_to_pdf
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -12,7 +12,7 @@ where this machine lets us make one (v1 or v2), CPU seconds and file size by
 rlimits. The kernel talks to the grader over Unix sockets (ZeroMQ IPC) in a
 directory both sides see, since the sandbox has its own loopback.
 
-``python -m dlcourse.isolation limit ... -- CMD`` is the small launcher that
+``python -m dlcourse.sandbox.isolation limit ... -- CMD`` is the small launcher that
 joins the cgroup, sets the rlimits and runs ``CMD`` until it ends or the
 grader dies.
 
@@ -37,7 +37,7 @@ from jupyter_client import KernelManager
 
 from .scratch import make_dir
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # dlcourse/
 #: An empty cgroup of ours older than this was left by a killed run.
 STALE_GROUP_SECONDS = 3600
 
@@ -239,7 +239,7 @@ class Sandbox:
             args += ["--ro-bind", str(path), str(path)]
         args += ["--bind", str(self.runtime_dir), str(self.runtime_dir)]
         args += ["--bind", str(workdir), "/home/student/work", "--chdir", "/home/student/work"]
-        launcher = [sys.executable, "-m", "dlcourse.isolation", "limit",
+        launcher = [sys.executable, "-m", "dlcourse.sandbox.isolation", "limit",
                     "--cpu", str(self.limits.cpu_seconds), "--fsize", str(self.limits.file_bytes),
                     "--memory", str(self.limits.memory_bytes), "--cgroup", self.name if self.cgroup.available else "",
                     "--parent", str(os.getpid())] + [f"--keep-fd={fd}" for fd in keep_fds] + ["--"]
@@ -276,7 +276,7 @@ class Sandbox:
             except OSError:
                 continue
             if any(b"ipykernel" in arg for arg in argv0) and not argv0[0].endswith(b"bwrap") \
-                    and b"dlcourse.isolation" not in argv0:  # not the launcher
+                    and b"dlcourse.sandbox.isolation" not in argv0:  # not the launcher
                 kernels.add(pid)
         # Only the kernel itself: processes it forked look the same, and an
         # interrupt would wake them inside a copy of the kernel's machinery.
@@ -354,7 +354,7 @@ def _python_dirs() -> list[Path]:
 
 
 def _limit_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m dlcourse.isolation limit")
+    parser = argparse.ArgumentParser(prog="python -m dlcourse.sandbox.isolation limit")
     parser.add_argument("--cpu", type=int, required=True)
     parser.add_argument("--fsize", type=int, required=True)
     parser.add_argument("--memory", type=int, required=True)
@@ -410,4 +410,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["limit"]:
         _limit_main(sys.argv[2:])
     else:
-        sys.exit("usage: python -m dlcourse.isolation limit --cpu S --fsize B --memory B [--cgroup NAME] -- CMD")
+        sys.exit("usage: python -m dlcourse.sandbox.isolation limit --cpu S --fsize B --memory B [--cgroup NAME] -- CMD")

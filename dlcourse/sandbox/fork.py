@@ -5,11 +5,11 @@ two seconds per notebook before any student code runs. The fork engine pays
 that once per ``dlcourse grade`` (:class:`SharedZygoteHost`, whose workers
 connect with a :class:`SharedZygote`), or once per grading worker where
 there is no shared zygote: a :class:`Zygote` is a Python process in a
-bubblewrap sandbox of its own (the :class:`dlcourse.isolation.Sandbox` bind
+bubblewrap sandbox of its own (the :class:`dlcourse.sandbox.isolation.Sandbox` bind
 list, with an empty scratch folder as its work folder) that has imported
-torch, IPython, matplotlib and the agent (:mod:`dlcourse.zygote_server`).
+torch, IPython, matplotlib and the agent (:mod:`dlcourse.sandbox.child`).
 A :class:`ForkSession` (the same methods as
-:class:`dlcourse.kernel.KernelSession`) asks it for a child per notebook,
+:class:`dlcourse.sandbox.kernel.KernelSession`) asks it for a child per notebook,
 moves the child into a cgroup of its own, sends it the submission's files
 as a tar archive, runs cells in it and closes it. :class:`ForkBackend`
 carries a test's requests as length-prefixed ``wire.dumps`` frames.
@@ -43,11 +43,11 @@ import uuid
 from pathlib import Path
 
 from .isolation import CGroup, Limits, Sandbox
-from .kernel import (OUTPUT_LIMIT_BYTES, REPLY_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun, CellTimeout, KernelDied,
-                     no_reply, reply_too_large, unreadable_reply)
-from .notebook import is_test_cell, new_output, strip_magics
+from .kernel import OUTPUT_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun
+from ..bridge.errors import REPLY_LIMIT_BYTES, CellTimeout, KernelDied, no_reply, reply_too_large, unreadable_reply
+from ..core.notebook import is_test_cell, new_output, strip_magics
 from .scratch import make_dir, start_time
-from .zygote_server import CHILDREN_ENV, HEADER, LISTEN_FD_ENV, SHARED_KEY_ENV, ProtocolError
+from .child import CHILDREN_ENV, HEADER, LISTEN_FD_ENV, SHARED_KEY_ENV, ProtocolError
 
 #: A zygote is replaced after this many children, doubt or not.
 CHILDREN_PER_ZYGOTE = 50
@@ -82,7 +82,7 @@ class Zygote:
         self.scratch = make_dir("dlz-")  # the zygote's work folder: empty, and stays so
         self.sandbox = Sandbox(limits, read_only=read_only) if isolate else None
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        command = [sys.executable, "-m", "dlcourse.zygote_server"]
+        command = [sys.executable, "-m", "dlcourse.sandbox.child"]
         env = {k: v for k, v in os.environ.items()
                if k not in (SHARED_SOCKET_ENV, LISTEN_FD_ENV, SHARED_KEY_ENV, CHILDREN_ENV)}
         env.update({"MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
@@ -94,7 +94,7 @@ class Zygote:
             command = self.sandbox.command(command, self.scratch,
                                            () if listener is None else (listener.fileno(),))
         else:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                               env.get("PYTHONPATH", "")]))
         # OpenBLAS (numpy's) starts its thread pool on import unless told one thread: the zygote must
         # have none when it forks. Torch's own pool is started lazily and sized in each child.
@@ -600,7 +600,7 @@ class ForkBackend:
     """
 
     def __init__(self, session: ForkSession, cell_sources: list[str], deadline: float):
-        from .bridge import wire  # here, not at the top: ``dlcourse grade`` itself imports this module, not torch
+        from ..bridge import wire  # here, not at the top: ``dlcourse grade`` itself imports this module, not torch
 
         self.wire = wire
         self.session = session

@@ -33,7 +33,7 @@ def read_config(path: Path):
 
 def student_kit() -> bool:
     """Whether this copy of ``dlcourse`` is a student kit's (no masters, no grader, no formgrader)."""
-    return (Path(__file__).resolve().parent / STUDENT_KIT_MARKER).is_file()
+    return (Path(__file__).resolve().parents[1] / STUDENT_KIT_MARKER).is_file()  # dlcourse/STUDENT_KIT
 
 
 def find_course_root(start: Path | None = None) -> Path:
@@ -131,7 +131,7 @@ def data_root() -> Path:
     configured = os.environ.get("DLCOURSE_DATA")
     if configured:
         return Path(configured).expanduser()
-    beside = Path(__file__).resolve().parent.parent
+    beside = Path(__file__).resolve().parents[2]  # the folder that holds dlcourse/
     if student_kit() and beside.name in ("site-packages", "dist-packages"):
         return Path.home() / "dlcourse-data"
     return beside / "data"

@@ -49,13 +49,13 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .grading import GradingRefused
-from .grading.reference import REFERENCE_ID, judge
-from .grading.results import CellGrade, GradingOptions, NotebookResult, Status, SubmissionResult
-from .grading.submission import GradingJob, grade_submission
-from .isolation import isolation_problem
-from .notebook import read_notebook
-from .scratch import make_dir, sweep
+from . import GradingRefused
+from .reference import REFERENCE_ID, judge
+from .results import CellGrade, GradingOptions, NotebookResult, Status, SubmissionResult
+from .submission import GradingJob, grade_submission
+from ..sandbox.isolation import isolation_problem
+from ..core.notebook import read_notebook
+from ..sandbox.scratch import make_dir, sweep
 
 #: ``$DLCOURSE_CLUSTER``: the default of ``dlcourse grade --cluster`` (read by ``cli``).
 CLUSTER_ENV = "DLCOURSE_CLUSTER"
@@ -103,7 +103,7 @@ def pack_folder(folder: Path, limit: int | None = None) -> dict[str, bytes]:
     ``limit``: default :data:`dlcourse.grading.run.SUBMISSION_COPY_LIMIT`.
     """
     if limit is None:
-        from .grading import run  # imported here: it brings torch, which the client does not need
+        from . import run  # imported here: it brings torch, which the client does not need
 
         limit = run.SUBMISSION_COPY_LIMIT
     files, total = {}, 0
@@ -152,7 +152,7 @@ def worker_refusal(options: GradingOptions) -> str | None:
 
 def _local_options(options: GradingOptions) -> GradingOptions:
     """The client's options with this machine's data sets (the sandbox mounts them read-only)."""
-    from .data import data_root
+    from ..data import data_root
 
     return replace(options, read_only=[str(data_root())])
 
@@ -165,7 +165,7 @@ def _warm(options: GradingOptions) -> None:
     import torch  # noqa: F401
 
     if options.engine == "fork":
-        from .zygote import zygote_for
+        from ..sandbox.fork import zygote_for
 
         zygote_for(options.isolate, options.limits, [Path(p) for p in options.read_only])
 
@@ -285,7 +285,7 @@ def grade_on_worker(job: JobData) -> SubmissionResult:
 
 def crashed_result(job: GradingJob, message: str) -> SubmissionResult:
     """Every notebook ``crashed`` with every test at 0; no fingerprint, so a later run grades it again."""
-    from .grading.run import empty_grades
+    from .run import empty_grades
 
     notebooks = []
     for master in sorted(Path(job.master_dir).glob("*.ipynb")):

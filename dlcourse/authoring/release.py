@@ -1,7 +1,7 @@
 """Generating student releases from the masters, with nbgrader.
 
 ``nbgrader generate_assignment`` also records the assignment's notebooks and
-cells in the gradebook (see :func:`dlcourse.gradebook.ensure_in_gradebook`).
+cells in the gradebook (see :func:`dlcourse.grading.gradebook.ensure_in_gradebook`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .course import CourseLayout
+from ..core.course import CourseLayout
 
 
 def with_tools_on_path(env: dict[str, str]) -> dict[str, str]:
@@ -83,7 +83,8 @@ class StrictTestsRefused(RuntimeError):
 
 def check_strict_tests(layout: CourseLayout, assignment: str) -> None:
     """Refuse, naming each cell and why, when a strict assignment has a test cell that needs the kernel."""
-    from .testcells import course_settings, kernel_cells
+    from ..core.config import course_settings
+    from ..core.testcode import kernel_cells
 
     if not course_settings(layout.root).strict(assignment):
         return

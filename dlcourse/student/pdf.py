@@ -46,7 +46,7 @@ from urllib.parse import unquote, urlsplit
 
 import nbformat
 
-log = logging.getLogger("dlcourse.pdf")
+log = logging.getLogger("dlcourse.student.pdf")
 
 PLAYWRIGHT_VERSION = "1.65.2"
 
@@ -436,7 +436,7 @@ def notebook_to_pdf(
     chromium = find_chromium()
     if playwright_available() and (chromium or allow_browser_download):
         mathjax = find_mathjax()
-        quiet = logging.getLogger("dlcourse.pdf.nbconvert")  # not "Alternative text is missing ..."
+        quiet = logging.getLogger("dlcourse.student.pdf.nbconvert")  # not "Alternative text is missing ..."
         quiet.setLevel(logging.ERROR)
         exporter = exporter_class()(log=quiet)
         exporter.executable_path = chromium or ""
@@ -485,10 +485,10 @@ def _latex_pdf(node, pdf_path: Path, title, header_rows, files_dir, start) -> Pd
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m dlcourse.pdf NOTEBOOK [PDF]``: one notebook to PDF (for trying it out)."""
+    """``python -m dlcourse.student.pdf NOTEBOOK [PDF]``: one notebook to PDF (for trying it out)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m dlcourse.pdf", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m dlcourse.student.pdf", description=main.__doc__)
     parser.add_argument("notebook", nargs="?")
     parser.add_argument("pdf", nargs="?")
     parser.add_argument("--check", action="store_true", help="only say which engine would be used")

@@ -12,11 +12,11 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .course import CourseLayout
-from .release import generate_release, with_tools_on_path
+from ..core.course import CourseLayout
+from ..authoring.release import generate_release, with_tools_on_path
 
 if TYPE_CHECKING:  # grading records through this module; it must not import grading back
-    from .grading.results import SubmissionResult
+    from .results import SubmissionResult
 
 
 def open_gradebook(layout: CourseLayout):

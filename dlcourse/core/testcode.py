@@ -16,8 +16,8 @@ code, ...) runs in the student's kernel as stock nbgrader runs it: not
 tamper-proof, listed in ``WARNINGS.txt``; ``c.Dlcourse.strict_tests`` in
 ``nbgrader_config.py`` makes ``dlcourse release`` refuse such cells.
 
-Also here: the course's nbgrader settings that grading honours
-(:func:`course_settings`). Imports :mod:`.notebook` only.
+The course's nbgrader settings that grading honours are read by
+:func:`dlcourse.core.config.course_settings`. Imports :mod:`.notebook` only.
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from .course import CONFIG_NAME, read_config
 from .notebook import grade_id, is_test_cell, read_notebook, strip_magics
 
 #: Names a plain test never takes from the student's namespace: IPython's own, and the builtins (a
@@ -145,43 +143,7 @@ def cell_names(source: str) -> CellNames:
 
 
 # --------------------------------------------------------------------------
-# The course's settings, and the cells of an assignment that must run in the kernel.
-
-
-@dataclass
-class CourseSettings:
-    """What grading takes from ``nbgrader_config.py`` (as stock nbgrader would)."""
-
-    ignore_pattern: str = ""  # c.IgnorePattern.pattern, when c.IgnorePattern.enabled
-    cell_timeout: float | None = None  # c.Execute.timeout, else c.ExecutePreprocessor.timeout
-    strict_tests: list[str] | bool = field(default_factory=list)  # c.Dlcourse.strict_tests
-
-    def strict(self, assignment: str) -> bool:
-        """Whether ``assignment`` must have no test cell that runs in the student's kernel."""
-        return self.strict_tests is True or (isinstance(self.strict_tests, (list, tuple))
-                                             and assignment in self.strict_tests)
-
-
-def course_settings(root: Path) -> CourseSettings:
-    """The settings of ``root/nbgrader_config.py`` (defaults when it is missing or broken)."""
-    settings = CourseSettings()
-    try:
-        config = read_config(Path(root) / CONFIG_NAME)
-    except Exception:  # a broken config is nbgrader's to report
-        return settings
-    ignore = config.get("IgnorePattern", {})
-    if ignore.get("enabled", False) and ignore.get("pattern", ""):
-        settings.ignore_pattern = str(ignore["pattern"])
-        re.compile(settings.ignore_pattern)
-    for section in ("Execute", "ExecutePreprocessor"):
-        if "timeout" in config.get(section, {}) and config[section]["timeout"] is not None \
-                and float(config[section]["timeout"]) > 0:
-            settings.cell_timeout = float(config[section]["timeout"])
-            break
-    strict = config.get("Dlcourse", {}).get("strict_tests", [])
-    settings.strict_tests = True if strict is True else [str(a) for a in strict] if isinstance(strict, (list, tuple)) \
-        else []
-    return settings
+# The cells of an assignment that must run in the kernel.
 
 
 def kernel_cells(notebook_paths) -> list[tuple[str, str, str]]:

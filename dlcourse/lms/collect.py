@@ -11,7 +11,7 @@
 * **handin**: a folder of ``dlcourse handin`` zips (``<assignment>_<names>.zip``).
 
 A hand-in may hold the notebooks and PDFs themselves or a ``dlcourse handin``
-zip. Its group is the names cell of its notebook (:func:`dlcourse.handin.read_names`),
+zip. Its group is the names cell of its notebook (:func:`dlcourse.student.handin.read_names`),
 matched to ``roster.csv``; without a names cell, the LMS's own account (the
 participant, the Canvas user, the GitHub user) is the student. The group's
 hand-in goes to ``submitted/<representative>/<assignment>/`` (the member
@@ -45,9 +45,9 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
-from .course import CourseLayout
-from .handin import HandinError, parse_names, read_names
-from .notebook import atomic_write
+from ..core.course import CourseLayout
+from ..student.handin import HandinError, parse_names, read_names
+from ..core.notebook import atomic_write
 from .roster import COLLECT_WARNINGS_NAME, Group, Roster, Student, required_group_size, write_groups
 
 COLLECTED_NAME = ".dlcourse-collected.json"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import nbformat
 
-from .course import CourseLayout
-from .notebook import grade_id, nbgrader_meta, solution_source
+from ..core.course import CourseLayout
+from ..core.notebook import grade_id, nbgrader_meta, solution_source
 
 DEMO_ASSIGNMENT = "a1_autodiff"
 
@@ -70,9 +70,9 @@ def hash_bucket(text: str) -> int:
 
 
 def run_demo(root: Path, workers: int | None = None) -> int:
-    from .feedback import write_assignment_feedback
-    from .grading import GradingOptions, GradingRefused, grade_and_report
-    from .data import data_root
+    from ..insight.feedback import write_assignment_feedback
+    from ..grading import GradingOptions, GradingRefused, grade_and_report
+    from ..data import data_root
     from .release import generate_release
 
     layout = CourseLayout(root)

@@ -41,7 +41,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
 
 def run_data(args: argparse.Namespace) -> int:
     """Loads each data set once (downloading it when missing and online), or says where to put its files."""
-    from .data import DataMissingError, data_root, load_cifar10, load_mnist
+    from ..data import DataMissingError, data_root, load_cifar10, load_mnist
 
     loaders = {"mnist": load_mnist, "cifar10": load_cifar10}
     print(f"dlcourse data: the data sets live in {data_root()} (set DLCOURSE_DATA to use another folder)")

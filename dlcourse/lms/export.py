@@ -38,9 +38,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import CourseLayout
-from .grading.reports import load_result
-from .notebook import atomic_write
+from ..core.course import CourseLayout
+from ..grading.reports import load_result
+from ..core.notebook import atomic_write
 from .roster import Roster, Student, read_groups
 
 TARGETS = ("moodle", "canvas", "csv")
@@ -123,7 +123,7 @@ def share_manual_scores(layout: CourseLayout, assignment: str, groups) -> dict[s
     """
     from nbgrader.api import MissingEntry
 
-    from .gradebook import open_gradebook
+    from ..grading.gradebook import open_gradebook
 
     scores: dict[str, dict] = {}
     waiting: dict[str, int] = {}
@@ -311,7 +311,7 @@ def export(layout: CourseLayout, assignment: str, target: str, *, partial: bool 
                             f"{', ...' if len(waiting) > 10 else ''}); grade them in formgrader, or pass "
                             "--partial to export the points given so far")
     if feedback:
-        from .feedback import write_assignment_feedback
+        from ..insight.feedback import write_assignment_feedback
 
         write_assignment_feedback(layout, assignment)
     rows = grade_rows(layout, assignment, roster, manual)

@@ -14,7 +14,7 @@ test source included, and loads MathJax from a CDN. Here:
   shown);
 - the graders' points and comments from formgrader are shown when given;
 - math is typeset offline: a trimmed copy of the local MathJax (the same one
-  the hand-in PDF uses, :func:`dlcourse.pdf.find_mathjax`) is written beside
+  the hand-in PDF uses, :func:`dlcourse.student.pdf.find_mathjax`) is written beside
   the page; ``--pdf`` prints the same notebook with the hand-in's PDF engine.
 """
 
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import nbformat
 
-from .course import CourseLayout
-from .grading.reports import load_result
-from .grading.results import Status, SubmissionResult
-from .notebook import atomic_write, grade_id as cell_grade_id, is_test_cell
+from ..core.course import CourseLayout
+from ..grading.reports import load_result
+from ..grading.results import Status, SubmissionResult
+from ..core.notebook import atomic_write, grade_id as cell_grade_id, is_test_cell
 
 #: The folder, beside each feedback page, with the parts of MathJax 2 the page needs.
 MATHJAX_FOLDER = ".mathjax"
@@ -263,7 +263,7 @@ tr.dlcourse-failed td:nth-child(3) { color: #c62828; }
 
 def copy_mathjax(folder: Path) -> bool:
     """The parts of the local MathJax the page needs, into ``folder/.mathjax`` (False: no local MathJax)."""
-    from .pdf import find_mathjax
+    from ..student.pdf import find_mathjax
 
     source = find_mathjax()
     if source is None:
@@ -288,7 +288,7 @@ def render_html(node, folder: Path, files_dir: Path | None = None) -> str:
     so that the page shows them wherever it is opened; a missing one stays a link."""
     from nbconvert import HTMLExporter
 
-    from .pdf import MATHJAX_CDN
+    from ..student.pdf import MATHJAX_CDN
 
     local = copy_mathjax(folder)
     url = f"{MATHJAX_FOLDER}/MathJax.js?config={MATHJAX_CONFIG}" if local else f"{MATHJAX_CDN}?config={MATHJAX_CONFIG}"
@@ -311,7 +311,7 @@ def write_feedback(layout: CourseLayout, result: SubmissionResult, manual_scores
         atomic_write(path, render_html(node, folder, release.parent))
         written.append(path)
         if pdf:
-            from .pdf import notebook_to_pdf
+            from ..student.pdf import notebook_to_pdf
 
             pdf_node = nbformat.from_dict(json.loads(json.dumps(node)))
             pdf_node.cells[0].source = _SUMMARY_CSS + "\n\n" + pdf_node.cells[0].source
@@ -337,7 +337,7 @@ def zip_feedback(layout: CourseLayout, assignment: str, student_id: str) -> Path
 def write_assignment_feedback(layout: CourseLayout, assignment: str, *, students: list[str] | None = None,
                               pdf: bool = False, zips: bool = True) -> list[Path]:
     """Feedback for every graded student of ``assignment`` (or ``students``), with formgrader's scores so far."""
-    from .gradebook import manual_grading
+    from ..grading.gradebook import manual_grading
 
     written = []
     for path in layout.result_paths(assignment):

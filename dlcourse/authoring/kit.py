@@ -11,9 +11,9 @@ students get this kit instead:
   copies the committed ``release/``, whose currency the course's tests check);
 * ``dlcourse/``: the students' side of the package only (:data:`STUDENT_MODULES`:
   hand-in, PDF, data sets, the test helpers the public checks use, the lab, and
-  what they import), its ``dlcourse`` command being :mod:`dlcourse.studentcli`,
+  what they import), its ``dlcourse`` command being :mod:`dlcourse.student.cli`,
   and a ``STUDENT_KIT`` marker that turns the formgrader off
-  (:func:`dlcourse.course.student_kit`);
+  (:func:`dlcourse.core.course.student_kit`);
 * ``pyproject.toml``, ``requirements.txt`` (the grader's exact pins),
   ``environment.yml``, a student ``nbgrader_config.py`` (the grader's time
   limit and stderr rule, so that Validate and the hand-in judge alike) and a
@@ -41,18 +41,28 @@ from pathlib import Path
 
 import nbformat
 
-from .course import CONFIG_NAME, STUDENT_KIT_MARKER, CourseLayout, read_config
-from .lab import STUDENT_DISABLED_PLUGINS
+from ..core.course import CONFIG_NAME, STUDENT_KIT_MARKER, CourseLayout, read_config
+from ..student.lab import STUDENT_DISABLED_PLUGINS
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # dlcourse/
 
-#: The students' side of dlcourse: what a kit ships. tests/unit/test_architecture.py checks that these
-#: import only each other (so the kit's copy imports nothing it lacks) and never a grader-only module.
-STUDENT_MODULES = frozenset({
-    "dlcourse.course", "dlcourse.notebook", "dlcourse.data", "dlcourse.handin", "dlcourse.pdf", "dlcourse.lab",
-    "dlcourse.testing", "dlcourse.bridge.wire", "dlcourse.bridge.agent", "dlcourse.bridge.backends",
-    "dlcourse.kernel", "dlcourse.studentcli", "dlcourse.budget", "dlcourse.checkpoint", "dlcourse.examlab",
-})
+#: The students' side of dlcourse, as a rule over folders: these packages whole, plus the modules the
+#: notebooks import. tests/unit/test_architecture.py checks that they import only each other (so the kit's
+#: copy imports nothing it lacks) and never a grader-only module.
+STUDENT_PACKAGES = ("dlcourse.core", "dlcourse.bridge", "dlcourse.student")
+NOTEBOOK_MODULES = ("dlcourse.testing", "dlcourse.data", "dlcourse.budget", "dlcourse.checkpoint")
+
+
+def _student_modules() -> frozenset[str]:
+    found = set(NOTEBOOK_MODULES)
+    for package in STUDENT_PACKAGES:
+        folder = PACKAGE_DIR.joinpath(*package.split(".")[1:])
+        found.update(f"{package}.{path.stem}" for path in folder.glob("*.py") if path.stem != "__init__")
+    return frozenset(found)
+
+
+#: Every module a kit ships (the packages' own ``__init__`` aside), computed from the folders.
+STUDENT_MODULES = _student_modules()
 #: Files of the package that are not modules but that the students' side reads.
 PACKAGE_DATA = ("jupyter_config/labconfig/page_config.json",)
 KIT_DISTRIBUTION = "dlcourse-student"
@@ -127,7 +137,7 @@ def _write_package(target: Path) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(PACKAGE_DIR / name, destination)
     (target / "__main__.py").write_text(
-        "import sys\n\nfrom .studentcli import main\n\nsys.exit(main())\n")
+        "import sys\n\nfrom .student.cli import main\n\nsys.exit(main())\n")
     (target / STUDENT_KIT_MARKER).write_text(
         "This copy of dlcourse is a student kit's (written by `dlcourse student-kit`): "
         "`dlcourse lab` starts without the formgrader.\n")
@@ -138,7 +148,7 @@ def _write_package(target: Path) -> None:
 
 
 def _write_release(layout: CourseLayout, target: Path, regenerate: bool) -> list[str]:
-    from .exam import exam_assignments
+    from ..exam import exam_assignments
     from .release import generate_release
 
     exams = set(exam_assignments(layout))  # an exam is handed out at its sitting, never in the kit
@@ -193,7 +203,7 @@ dependencies = [
 {dependencies}]
 
 [project.scripts]
-dlcourse = "dlcourse.studentcli:main"
+dlcourse = "dlcourse.student.cli:main"
 
 [tool.setuptools.packages.find]
 include = ["dlcourse", "dlcourse.*"]
@@ -248,8 +258,8 @@ def _datasets_by_assignment(release: Path) -> dict[str, list[str]]:
 
 
 def _readme(release: Path, assignments: list[str], datasets: dict[str, list[str]]) -> str:
-    from .data import CIFAR10_FOLDER, MNIST_FILES
-    from .handin import MAX_GROUP_SIZE, NAMES_EXAMPLE
+    from ..data import CIFAR10_FOLDER, MNIST_FILES
+    from ..student.handin import MAX_GROUP_SIZE, NAMES_EXAMPLE
 
     listed = "\n".join(f"| `release/{name}/` | {', '.join(p.name for p in sorted((release / name).glob('*.ipynb')))} |"
                        for name in assignments)

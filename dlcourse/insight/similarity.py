@@ -39,7 +39,7 @@ import tokenize
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from .notebook import strip_magics
+from ..core.notebook import strip_magics
 
 K = 5  # tokens per k-gram
 WINDOW = 3  # k-grams per winnowing window

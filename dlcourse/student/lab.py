@@ -12,7 +12,7 @@ for this server, whatever the user's own Jupyter config says, and the
 virtual environment's ``bin`` is put first on ``PATH`` (nbgrader runs
 ``alembic`` from there to create the gradebook).
 
-In a student kit (``dlcourse student-kit``; :func:`dlcourse.course.student_kit`)
+In a student kit (``dlcourse student-kit``; :func:`dlcourse.core.course.student_kit`)
 only the Validate button's extension is switched on, and the kit's
 ``page_config.json`` also hides the formgrader's and the instructors' panels
 (:data:`STUDENT_DISABLED_PLUGINS`): a student's lab needs no masters, no
@@ -32,7 +32,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .course import find_course_root, student_kit
+from ..core.course import find_course_root, student_kit
 
 NBGRADER_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.formgrader",
@@ -49,7 +49,7 @@ STUDENT_DISABLED_PLUGINS = tuple(f"{NBGRADER_LAB_EXTENSION}:{name}" for name in
                                  ("formgrader", "create-assignment", "assignment-list", "course-list"))
 #: Jupyter config shipped with the course (and the student kit): labconfig/page_config.json turns
 #: JupyterLab's news announcements off.
-JUPYTER_CONFIG = Path(__file__).resolve().parent / "jupyter_config"
+JUPYTER_CONFIG = Path(__file__).resolve().parents[1] / "jupyter_config"
 NEWS_PLUGIN = "@jupyterlab/apputils-extension:announcements"
 
 

@@ -46,7 +46,7 @@ from pathlib import Path
 import nbformat
 
 from . import lab
-from .course import find_course_root
+from ..core.course import find_course_root
 
 SITTING_DIR = "exam-sitting"
 AUTOSAVE_SECONDS = 10
