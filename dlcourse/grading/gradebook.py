@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.course import CourseLayout
-from ..authoring.release import generate_release, with_tools_on_path
+from ..core.nbgrader import generate_assignment, with_tools_on_path
 
 if TYPE_CHECKING:  # grading records through this module; it must not import grading back
     from .results import SubmissionResult
@@ -44,7 +44,7 @@ def ensure_in_gradebook(layout: CourseLayout, assignment: str) -> None:
     if wanted <= known:
         return
     with tempfile.TemporaryDirectory() as scratch:
-        generate_release(layout, assignment, release_dir=Path(scratch))
+        generate_assignment(layout, assignment, release_dir=Path(scratch))
 
 
 class GradebookRecorder:

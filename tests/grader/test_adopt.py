@@ -39,7 +39,7 @@ def digest(root: Path, skip=()) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def tools_on_path(monkeypatch):
-    from dlcourse.authoring.release import with_tools_on_path
+    from dlcourse.core.nbgrader import with_tools_on_path
 
     monkeypatch.setenv("PATH", with_tools_on_path(os.environ)["PATH"])  # nbgrader runs alembic by name
 
@@ -49,7 +49,7 @@ def empty_gradebook(tmp_path_factory) -> Path:
     """An empty nbgrader gradebook, made once: creating one runs alembic (seconds); copies are instant."""
     from nbgrader.api import Gradebook
 
-    from dlcourse.authoring.release import with_tools_on_path
+    from dlcourse.core.nbgrader import with_tools_on_path
 
     path = tmp_path_factory.mktemp("gradebook") / "gradebook.db"
     saved = os.environ["PATH"]

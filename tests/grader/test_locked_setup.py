@@ -21,7 +21,7 @@ import torch
 from dlcourse import authoring
 from dlcourse.authoring.demo import filled_notebook
 from dlcourse.grading import grade_notebook
-from dlcourse.authoring.release import with_tools_on_path
+from dlcourse.core.nbgrader import with_tools_on_path
 from dlcourse.core.notebook import cell_source, grade_id, is_answer_cell, is_test_cell
 from helpers import ROOT, SOURCE, options, solution_notebook
 
