@@ -428,9 +428,13 @@ def forbidden_names_in(source: str, forbidden: Iterable[str]) -> list[str]:
     """Forbidden names referred to in ``source``, by its syntax tree.
 
     Comments and strings do not count; attribute chains do
-    (``torch.nn.functional.conv2d``, ``F.conv2d``, ``x.unfold``), and so does
-    any use of ``getattr`` or ``__import__`` with a computed name, which would
-    otherwise hide a call.
+    (``torch.nn.functional.conv2d``, ``F.conv2d``, ``x.unfold``), and so do
+    ``__import__``, ``eval``, ``exec`` and ``getattr`` with a computed name on
+    a module (``getattr(torch, name)``), which would otherwise hide a call.
+    ``getattr``/``setattr`` with computed names on the student's own objects
+    (``setattr(layer, name, getattr(layer, name) - lr * getattr(layer, g))``)
+    is ordinary Python, not a forbidden use: what it reaches at run time is
+    for :meth:`Student.run_traced` to see.
     """
     return list(_forbidden_names_in(source, frozenset(forbidden)))
 
@@ -442,6 +446,7 @@ def _forbidden_names_in(source: str, forbidden: frozenset[str]) -> tuple[str, ..
     except SyntaxError:
         return ()
     found = set()
+    imported = _MODULE_ROOTS | _imported_names(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in forbidden:
             found.add(node.attr)
@@ -454,8 +459,9 @@ def _forbidden_names_in(source: str, forbidden: frozenset[str]) -> tuple[str, ..
                     if part in forbidden:
                         found.add(part)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            computed_getattr = node.func.id == "getattr" and not (
-                len(node.args) > 1 and isinstance(node.args[1], ast.Constant))
+            computed_getattr = node.func.id == "getattr" and (
+                len(node.args) < 2 or any(isinstance(a, ast.Starred) for a in node.args)  # getattr(*where)
+                or not isinstance(node.args[1], ast.Constant) and _may_be_a_module(node.args[0], imported))
             if computed_getattr or node.func.id in ("__import__", "eval", "exec", "import_module"):
                 found.add(f"{node.func.id}(...)")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
@@ -464,6 +470,35 @@ def _forbidden_names_in(source: str, forbidden: frozenset[str]) -> tuple[str, ..
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in forbidden:
             found.add(node.value)
     return tuple(sorted(found))
+
+
+#: Names that hold a module in every notebook of the course (a set-up cell imports them), or reach one.
+_MODULE_ROOTS = frozenset({"torch", "nn", "F", "np", "sys", "builtins", "__builtins__", "importlib", "operator"})
+
+
+def _imported_names(tree: ast.AST) -> frozenset[str]:
+    """The names that ``import`` statements of ``tree`` bind (``import a.b as c`` binds c, ``import a.b`` a)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return frozenset(names)
+
+
+def _may_be_a_module(target: ast.expr, modules: frozenset[str]) -> bool:
+    """Whether ``getattr(target, computed)`` may fetch a forbidden function from a module.
+
+    True when the chain ``target`` starts at a module's name or at a call
+    (``vars(torch)``, ``globals()[...]``); a computed name on the student's own
+    objects (``getattr(layer, name)``, ``getattr(self.fc1, grad_name)``) is
+    plain Python, and what it finally calls is checked at run time
+    (:meth:`Student.run_traced`).
+    """
+    while isinstance(target, (ast.Attribute, ast.Subscript)):
+        target = target.value
+    if isinstance(target, ast.Name):
+        return target.id in modules
+    return isinstance(target, ast.Call)
 
 
 def assert_no_forbidden(name: str, forbidden_source: Iterable[str], forbidden_calls: Iterable[str] = (),

@@ -147,6 +147,12 @@ MUTANTS = [
         scores.backward(dscores)
         self.fc1.dW, self.fc1.db, self.fc2.dW, self.fc2.db = (p.grad for p in params)
         return x.grad'''))),
+    ("two_layer_net", "forward reaches torch.nn.functional.linear through names built at run time "
+     "(no forbidden name in the source: only the run-time trace sees it)", _edit(
+        "two_layer_net", (f"return {_TL_FORWARD}", '''library = torch
+        linear = getattr(getattr(getattr(library, "n" + "n"), "func" + "tional"), "lin" + "ear")
+        self.fc1.x = x
+        return self.fc2.forward(self.relu.forward(linear(x, self.fc1.weight.T, self.fc1.bias)))'''))),
     # ---- gradient_check
     ("gradient_check", "compares backward's gradient with itself (always 0)",
      _edit("gradient_check", ("relative_error(analytic, numerical)", "relative_error(analytic, analytic)"))),
@@ -325,6 +331,14 @@ ALTERNATIVES = [
             layer.weight -= lr * layer.dW
             layer.bias -= lr * layer.db
 '''),
+    ("two_layer_net", "layers reached and updated by name with getattr/setattr", _regions("two_layer_net", None, '''
+        for name in ("fc1", "relu", "fc2"):
+            x = getattr(self, name).forward(x)
+        return x''', None, '''
+        for layer_name in ("fc1", "fc2"):
+            layer = getattr(self, layer_name)
+            for name, grad_name in (("weight", "dW"), ("bias", "db")):
+                setattr(layer, name, getattr(layer, name) - lr * getattr(layer, grad_name))''')),
     ("gradient_check", "its own central differences, in place, without dlcourse.testing", '''def gradient_check(net, x, dscores, eps=1e-6):
     net.forward(x)
     net.backward(dscores)

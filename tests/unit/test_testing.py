@@ -387,6 +387,10 @@ CAUGHT = {
     "computed getattr": ("op = getattr(torch, name)", ["conv2d"], ["getattr(...)"]),
     "getattr with a built string": ("op = getattr(torch, 'conv' + '2d')", ["conv2d"], ["getattr(...)"]),
     "getattr with the name as constant": ("op = getattr(torch, 'conv2d')", ["conv2d"], ["conv2d"]),
+    "computed getattr on a submodule": ("op = getattr(torch.nn.functional, name)", ["conv2d"], ["getattr(...)"]),
+    "computed getattr on an imported alias": ("import torch as t\nop = getattr(t, name)", ["conv2d"], ["getattr(...)"]),
+    "computed getattr on vars()": ("op = getattr(vars()['t'], name)", ["conv2d"], ["getattr(...)"]),
+    "getattr with unpacked arguments": ("op = getattr(*where)", ["conv2d"], ["getattr(...)"]),
     "__import__": ("m = __import__('torch')", ["conv2d"], ["__import__(...)"]),
     "eval": ("y = eval('x')", ["conv2d"], ["eval(...)"]),
     "exec": ("exec('y = x')", ["conv2d"], ["exec(...)"]),
@@ -410,6 +414,9 @@ NOT_CAUGHT = {
     "longer names": "conv2d_by_hand = 1\nmy_unfold = x.unfolded\ny = conv2d_by_hand + my_unfold",
     "unrelated calls": "y = torch.matmul(x, w).sum()\nz = getattr(x, 'shape')",
     "keyword argument": "y = f(x, unfold=3)",
+    "getattr/setattr by name on the student's own layers": (
+        "for layer in (self.fc1, self.fc2):\n    for name, grad in (('weight', 'dW'), ('bias', 'db')):\n"
+        "        setattr(layer, name, getattr(layer, name) - lr * getattr(layer, grad))"),
     "empty cell": "",
 }
 
