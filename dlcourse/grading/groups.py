@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 
 from ..core.course import CourseLayout
-from ..lms.roster import COLLECT_WARNINGS_NAME, read_groups
+from ..core.groups import COLLECT_WARNINGS_NAME, read_groups
 from .reports import store_result
 from .results import SubmissionResult
 

@@ -28,16 +28,15 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.course import CONFIG_NAME, CourseLayout, read_config
-from ..core.notebook import atomic_write
+from ..core.config import Dlcourse, dlcourse_settings
+from ..core.course import CourseLayout
+from ..core.groups import (COLLECT_WARNINGS_NAME, GROUPS_NAME, Group, groups_path, read_groups,  # noqa: F401
+                           write_groups)  # (the groups' file is core's: grading reads it, collect writes it)
 
 ROSTER_NAME = "roster.csv"
-GROUPS_NAME = "groups.csv"
-#: What ``dlcourse collect`` warned about, repeated in ``WARNINGS.txt`` by ``dlcourse grade``.
-COLLECT_WARNINGS_NAME = "collect-warnings.txt"
 ROSTER_COLUMNS = ("student_id", "name", "email", "lms_id", "github")
 #: The group size a course requires unless ``nbgrader_config.py`` sets ``c.Dlcourse.group_size``.
-DEFAULT_GROUP_SIZE = 2
+DEFAULT_GROUP_SIZE = Dlcourse.group_size.default_value
 
 
 class RosterError(Exception):
@@ -173,52 +172,6 @@ class Roster:
 
 
 def required_group_size(layout: CourseLayout) -> int:
-    """``c.Dlcourse.group_size`` of ``nbgrader_config.py``, else :data:`DEFAULT_GROUP_SIZE`."""
-    try:
-        config = read_config(layout.root / CONFIG_NAME)
-    except Exception:  # a broken config is nbgrader's to report
-        return DEFAULT_GROUP_SIZE
-    section = config.get("Dlcourse", {})
-    if "group_size" in section:
-        return int(section["group_size"])
-    return DEFAULT_GROUP_SIZE
-
-
-@dataclass(frozen=True)
-class Group:
-    name: str
-    representative: str
-    members: tuple[str, ...]
-
-
-def groups_path(layout: CourseLayout, assignment: str) -> Path:
-    return layout.reports / assignment / GROUPS_NAME
-
-
-def write_groups(layout: CourseLayout, assignment: str, groups: list[Group]) -> Path:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["group", "student_id", "representative"])
-    for group in groups:
-        for member in group.members:
-            writer.writerow([group.name, member, group.representative])
-    path = groups_path(layout, assignment)
-    atomic_write(path, out.getvalue())
-    return path
-
-
-def read_groups(layout: CourseLayout, assignment: str) -> dict[str, Group]:
-    """student_id -> their group, from ``reports/<assignment>/groups.csv`` (empty when there is none)."""
-    path = groups_path(layout, assignment)
-    if not path.is_file():
-        return {}
-    rows: dict[str, list[tuple[str, str]]] = {}
-    with open(path, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            rows.setdefault(row["group"], []).append((row["student_id"], row["representative"]))
-    groups = {}
-    for name, members in rows.items():
-        group = Group(name, members[0][1], tuple(m for m, _ in members))
-        for member in group.members:
-            groups[member] = group
-    return groups
+    """``c.Dlcourse.group_size`` of ``nbgrader_config.py`` (:class:`dlcourse.core.config.Dlcourse`; its default is
+    :data:`DEFAULT_GROUP_SIZE`). A value that is not a whole number from 1 up raises ``SettingError``."""
+    return dlcourse_settings(layout.root).group_size

@@ -138,3 +138,22 @@ def test_old_flat_import_paths_give_the_moved_module_itself():
     for old, new in dlcourse.MOVED.items():
         assert importlib.import_module(old) is importlib.import_module(new), old
         assert importlib.import_module(new).__spec__.name == new
+
+
+def test_the_packages_form_layers_no_package_imports_another_in_a_circle():
+    def package(name):
+        return name.split(".")[1] if name.count(".") else name
+
+    graph = import_graph()
+    edges: dict[str, set[str]] = {}
+    for name, imported in graph.items():
+        for other in imported:
+            if package(name) != package(other):
+                edges.setdefault(package(name), set()).add(package(other))
+
+    def reaches(start, goal, seen=()):
+        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, seen + (nxt,)))
+                   for nxt in edges.get(start, ()))
+
+    circles = sorted(a for a in edges if reaches(a, a))
+    assert not circles, {a: sorted(edges[a]) for a in circles}
