@@ -12,7 +12,9 @@ Exit codes: 0 done, 1 refused with a reason, 2 usage error (``handin`` also
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from pathlib import Path
 
 from . import examlab, handin, lab
 
@@ -58,6 +60,52 @@ def run_data(args: argparse.Namespace) -> int:
     return refused
 
 
+def add_handin_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("assignment", nargs="?", default=".",
+                        help="assignment name (e.g. a1_autodiff) or the folder of its notebooks "
+                             "(default: the current folder)")
+    parser.add_argument("--names", default=None,
+                        help='your names, e.g. "Ada Lovelace, Alan Turing" (groups of up to two); '
+                             "must match the notebooks' names cells")
+    parser.add_argument("--course-root", type=Path, default=None,
+                        help="course folder (default: the one with nbgrader_config.py above here)")
+    parser.add_argument("--out-dir", type=Path, default=None, help="where the zip goes (default: COURSE/handin)")
+    parser.add_argument("--no-tests", action="store_true", help="skip running the public tests")
+    parser.add_argument("--no-pdf", action="store_true", help="zip the notebooks without PDFs")
+    parser.add_argument("--pdf-outputs", choices=["saved", "executed"], default="saved",
+                        help="outputs in the PDF: as saved in your notebook (default), or from the "
+                             "test run (NBGRADER_EXECUTION set, so training cells run shortened)")
+    parser.add_argument("--allow-browser-download", action="store_true",
+                        help="with internet: let nbconvert download a Chromium when none is installed")
+    return parser
+
+
+def run_handin(args: argparse.Namespace) -> int:
+    """Hands in, then prints the report (:func:`handin.format_report`); exit 3 when PDFs are missing."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger(handin.__name__).setLevel(logging.INFO)  # "running the public tests" before the wait
+    try:
+        result = handin.handin_report(args.assignment, args.names, course_root=args.course_root,
+                                      out_dir=args.out_dir, run_tests=not args.no_tests,
+                                      make_pdf=not args.no_pdf, pdf_outputs=args.pdf_outputs,
+                                      allow_browser_download=args.allow_browser_download)
+    except handin.HandinError as error:
+        print(f"Hand-in refused: {error}", file=sys.stderr)
+        return handin.EXIT_REFUSED
+    print(handin.format_report(result), flush=True)
+    if not args.no_pdf and not result.complete:
+        return handin.EXIT_NO_PDF
+    return handin.EXIT_OK
+
+
+class _HandinCommand:
+    """``dlcourse handin``: the hand-in (:mod:`dlcourse.student.handin`) and its printed report."""
+
+    add_arguments = staticmethod(add_handin_arguments)
+    run = staticmethod(run_handin)
+
+
 class _DataCommand:
     """``dlcourse data`` in the shape of the handin and lab modules (add_arguments, run)."""
 
@@ -67,7 +115,7 @@ class _DataCommand:
 
 #: (command, module with add_arguments and run, help, example, exit codes)
 STUDENT_COMMANDS = (
-    ("handin", handin, "check, export to PDF and zip your notebooks",
+    ("handin", _HandinCommand, "check, export to PDF and zip your notebooks",
      'dlcourse handin a1_autodiff --names "Ada Lovelace, Alan Turing"',
      EXIT_CODES + ", 3 handed in without PDFs (no PDF engine)"),
     ("lab", examlab, "start JupyterLab in the course or kit, with nbgrader's extensions (--exam: an exam sitting)",

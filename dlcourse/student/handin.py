@@ -32,7 +32,6 @@ engine it uses is :mod:`dlcourse.student.pdf`.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import datetime as dt
 import difflib
@@ -302,11 +301,24 @@ def run_public_tests(notebook_path: Path, course_root: Path) -> TestReport:
 
 
 # --------------------------------------------------------------------------
-# The hand-in.
+# The hand-in: named steps that fill a report, and a function that formats it.
+
+
+@dataclass
+class NotebookPdf:
+    """What printing one notebook to PDF gave: a PDF, or the reason there is none."""
+
+    notebook: str
+    pdf: pdf_lib.PdfResult | None = None
+    error: str = ""
+    engine_missing: bool = False  # no PDF engine at all: the other notebooks were not tried
+    never_run: int = 0  # code cells saved without being run (the PDF shows no output for them)
 
 
 @dataclass
 class HandinResult:
+    """The hand-in's report: what was checked, what was written, the warnings."""
+
     zip_path: Path
     names: list[str]
     assignment: str
@@ -315,15 +327,19 @@ class HandinResult:
     pdfs: list[pdf_lib.PdfResult] = field(default_factory=list)
     pdf_error: str = ""
     warnings: list[str] = field(default_factory=list)
+    names_warnings: list[str] = field(default_factory=list)  # also in ``warnings``
+    saved_at: dict[str, dt.datetime] = field(default_factory=dict)  # notebook -> last saved
+    handed_in: dt.datetime | None = None
+    in_kernel: bool = False  # called from a notebook cell
+    tests_run: bool = False
+    pdfs_tried: list[NotebookPdf] = field(default_factory=list)
+    replaced: bool = False  # an earlier zip of the same name was overwritten
+    notebooks_zipped: int = 0
 
     @property
     def complete(self) -> bool:
         """True when every notebook has its PDF in the bundle."""
         return not self.pdf_error and len(self.pdfs) == len(self.notebooks)
-
-
-def _say(stream, text: str = "") -> None:
-    print(text, file=stream, flush=True)
 
 
 def _in_kernel() -> bool:
@@ -342,29 +358,7 @@ def _check_names(notebooks: list[Path], names_arg: str | None) -> tuple[list[str
     """The group's names, checked against every notebook's names cell."""
     warnings = []
     given = parse_names(names_arg) if names_arg is not None and names_arg.strip() else None
-    found: dict[str, list[str] | None] = {}
-    for path in notebooks:
-        try:
-            notebook = nbformat.read(str(path), as_version=4)
-        except Exception as error:  # not JSON, truncated by a crash, ...
-            raise HandinError(f"{path.name} cannot be read as a notebook ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0] if str(error) else ''}). Open it in "
-                              "JupyterLab, fix or restore it (File > Revert Notebook to Checkpoint), "
-                              "save, and hand in again.") from None
-        text = read_names(notebook)
-        if text is None:
-            found[path.name] = None
-            continue
-        if not text.strip():
-            raise HandinError(
-                f"The names cell of {path.name} is empty.\n"
-                f"Open {path.name}, write your names in its first cell, e.g.\n"
-                f"    {NAMES_EXAMPLE}\n"
-                "(one student, or a group of two), save the notebook (Ctrl+S) and hand in again.")
-        try:
-            found[path.name] = parse_names(text)
-        except HandinError as error:
-            raise HandinError(f"The names cell of {path.name}: {error}") from None
+    found = {path.name: _names_of(path) for path in notebooks}
     cells = {name: names for name, names in found.items() if names is not None}
     reference = given
     for notebook_name, names in cells.items():
@@ -388,6 +382,119 @@ def _check_names(notebooks: list[Path], names_arg: str | None) -> tuple[list[str
     return reference, warnings
 
 
+def _names_of(path: Path) -> list[str] | None:
+    """The names in ``path``'s names cell (None: it has none); refuses an unreadable notebook or empty cell."""
+    try:
+        notebook = nbformat.read(str(path), as_version=4)
+    except Exception as error:  # not JSON, truncated by a crash, ...
+        raise HandinError(f"{path.name} cannot be read as a notebook ({type(error).__name__}: "
+                          f"{str(error).splitlines()[0] if str(error) else ''}). Open it in "
+                          "JupyterLab, fix or restore it (File > Revert Notebook to Checkpoint), "
+                          "save, and hand in again.") from None
+    text = read_names(notebook)
+    if text is None:
+        return None
+    if not text.strip():
+        raise HandinError(
+            f"The names cell of {path.name} is empty.\n"
+            f"Open {path.name}, write your names in its first cell, e.g.\n"
+            f"    {NAMES_EXAMPLE}\n"
+            "(one student, or a group of two), save the notebook (Ctrl+S) and hand in again.")
+    try:
+        return parse_names(text)
+    except HandinError as error:
+        raise HandinError(f"The names cell of {path.name}: {error}") from None
+
+
+def _start_report(assignment: str, names: str | None, course_root: Path, out_dir) -> HandinResult:
+    """Finds the notebooks and checks the names: the report with nothing run yet."""
+    folder = assignment_dir(assignment, course_root)
+    notebooks = assignment_notebooks(folder)
+    if not notebooks:
+        raise HandinError(f"No notebooks in {folder}.")
+    group, warnings = _check_names(notebooks, names)
+    out_dir = Path(out_dir) if out_dir else course_root / "handin"
+    zip_path = out_dir / f"{folder.name}_{group_slug(group)}.zip"
+    return HandinResult(zip_path, group, folder.name, notebooks, warnings=list(warnings),
+                        names_warnings=list(warnings), handed_in=dt.datetime.now().astimezone(),
+                        in_kernel=_in_kernel())
+
+
+def _read_originals(result: HandinResult) -> dict[str, bytes]:
+    """Every notebook exactly as saved (what goes in the zip), and when it was saved."""
+    originals = {}
+    for path in result.notebooks:
+        originals[path.name] = path.read_bytes()
+        result.saved_at[path.name] = dt.datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+    return originals
+
+
+def _run_all_public_tests(result: HandinResult, course_root: Path) -> None:
+    log.info("Running the public tests of %s (this can take a minute)", result.assignment)
+    result.tests_run = True
+    for path in result.notebooks:
+        result.tests.append(run_public_tests(path, course_root))
+
+
+def _never_run_cells(node) -> int:
+    return sum(1 for c in node.cells if c.cell_type == "code" and c.source.strip()
+               and c.get("execution_count") is None and not c.get("outputs"))
+
+
+def _print_pdfs(result: HandinResult, originals: dict[str, bytes], pdf_dir: Path, *,
+                pdf_outputs: str, allow_browser_download: bool) -> dict[str, Path]:
+    """Prints each notebook to PDF in ``pdf_dir``; returns notebook name -> PDF file."""
+    tests_by_name = {report.notebook: report for report in result.tests}
+    pdf_files = {}
+    for path in result.notebooks:
+        report = tests_by_name.get(path.name)
+        node = nbformat.reads(originals[path.name].decode("utf-8"), as_version=4)
+        if pdf_outputs == "executed" and report is not None and report.executed is not None:
+            node = report.executed
+        attempt = NotebookPdf(path.name, never_run=_never_run_cells(node) if pdf_outputs == "saved" else 0)
+        result.pdfs_tried.append(attempt)
+        if attempt.never_run:
+            result.warnings.append(_never_run_warning(attempt))
+        try:
+            attempt.pdf = pdf_lib.notebook_to_pdf(
+                node, pdf_dir / f"{path.stem}.pdf", title=_pdf_title(result.assignment, path),
+                header_rows=_pdf_header_rows(result, path, report),
+                footer=f"{', '.join(result.names)} · {result.assignment}/{path.name}",
+                files_dir=path.parent, allow_network=allow_browser_download,
+                allow_browser_download=allow_browser_download)
+        except pdf_lib.PdfEngineMissing as error:
+            attempt.error, attempt.engine_missing = str(error), True
+            result.pdf_error = attempt.error
+            break
+        except Exception as error:  # the bundle must still be written
+            attempt.error = result.pdf_error = f"{type(error).__name__}: {error}"
+            continue
+        result.pdfs.append(attempt.pdf)
+        pdf_files[path.name] = attempt.pdf.path
+        log.debug("PDF export of %s took %.1f s", path.name, attempt.pdf.seconds)
+        if not attempt.pdf.math_ok:
+            result.warnings.append(f"{attempt.pdf.path.name}: formulas are {attempt.pdf.math}")
+    return pdf_files
+
+
+def _never_run_warning(attempt: NotebookPdf) -> str:
+    return (f"{attempt.notebook}: {attempt.never_run} code cell(s) were saved without being run, "
+            "so the PDF shows no output for them. Run all cells, save, and hand in again.")
+
+
+def _pdf_title(assignment: str, path: Path) -> str:
+    return assignment if path.stem == assignment else f"{assignment} — {path.stem}"
+
+
+def _pdf_header_rows(result: HandinResult, path: Path, report: TestReport | None) -> list[tuple[str, str]]:
+    """The table on page 1: names, assignment, notebook, time, and the public tests' summary."""
+    rows = [("Names", ", ".join(result.names)), ("Assignment", result.assignment),
+            ("Notebook", path.name), ("Handed in", f"{result.handed_in:%Y-%m-%d %H:%M %Z}")]
+    if report is not None:
+        rows.append(("Public tests", report.summary()))
+    return rows
+
+
 def handin_report(
     assignment: str = ".",
     names: str | None = None,
@@ -398,105 +505,85 @@ def handin_report(
     make_pdf: bool = True,
     pdf_outputs: str = "saved",
     allow_browser_download: bool = False,
-    stream=None,
 ) -> HandinResult:
-    """Like :func:`handin`, returning everything it found out."""
-    stream = stream or sys.stdout
+    """Like :func:`handin`, returning the report (:func:`format_report` writes it as text)."""
     course_root = Path(course_root).resolve() if course_root else find_course_root()
-    folder = assignment_dir(assignment, course_root)
-    assignment_name = folder.name
-    notebooks = assignment_notebooks(folder)
-    if not notebooks:
-        raise HandinError(f"No notebooks in {folder}.")
-    group, warnings = _check_names(notebooks, names)
-    out_dir = Path(out_dir) if out_dir else course_root / "handin"
-    stem = f"{assignment_name}_{group_slug(group)}"
-    handed_in = dt.datetime.now().astimezone()
-
-    _say(stream, f"Hand-in of {assignment_name} by {' and '.join(group)}")
-    originals: dict[str, bytes] = {}
-    for path in notebooks:
-        originals[path.name] = path.read_bytes()  # what goes in the zip: the file exactly as saved
-        saved = dt.datetime.fromtimestamp(path.stat().st_mtime).astimezone()
-        age = handed_in - saved
-        ago = f"{int(age.total_seconds() // 60)} min ago" if age.total_seconds() < 86400 else f"{age.days} days ago"
-        _say(stream, f"  {path.name}: last saved {saved:%Y-%m-%d %H:%M:%S} ({ago})")
-    if _in_kernel():
-        _say(stream, "  (the notebooks are read as saved on disk: save with Ctrl+S before handing in)")
-    result = HandinResult(out_dir / f"{stem}.zip", group, assignment_name, notebooks, warnings=warnings)
-    for warning in warnings:
-        _say(stream, f"  warning: {warning}")
-
-    tests_by_name: dict[str, TestReport] = {}
+    result = _start_report(assignment, names, course_root, out_dir)
+    originals = _read_originals(result)
     if run_tests:
-        _say(stream, "Running the public tests (as nbgrader validate does; this can take a minute)...")
-        for path in notebooks:
-            report = run_public_tests(path, course_root)
-            tests_by_name[path.name] = report
-            result.tests.append(report)
-            _say(stream, f"  {path.name}: {report.summary()}")
-            for failure in report.failed:
-                _say(stream, f"    FAILED {failure['grade_id']}: {failure['error'][:300]}")
-            if report.unanswered:
-                _say(stream, f"    written answers still empty: {', '.join(report.unanswered)}")
-        if any(not r.ok for r in result.tests):
-            _say(stream, "  Some public tests fail: you can still hand in (this bundle is written), "
-                         "but those items will likely lose points.")
-
-    replaced = result.zip_path.exists()
+        _run_all_public_tests(result, course_root)
+    result.replaced = result.zip_path.exists()
     pdf_dir = Path(tempfile.mkdtemp(prefix="dlcourse-handin-pdf-"))
-    pdf_files: dict[str, Path] = {}
     try:
+        pdf_files = {}
         if make_pdf:
-            _say(stream, "Printing the notebooks to PDF...")
-            for path in notebooks:
-                node = nbformat.reads(originals[path.name].decode("utf-8"), as_version=4)
-                report = tests_by_name.get(path.name)
-                if pdf_outputs == "executed" and report is not None and report.executed is not None:
-                    node = report.executed
-                never_run = [c for c in node.cells if c.cell_type == "code" and c.source.strip()
-                             and c.get("execution_count") is None and not c.get("outputs")]
-                if never_run and pdf_outputs == "saved":
-                    warning = (f"{path.name}: {len(never_run)} code cell(s) were saved without being run, "
-                               "so the PDF shows no output for them. Run all cells, save, and hand in again.")
-                    result.warnings.append(warning)
-                    _say(stream, f"  warning: {warning}")
-                rows = [("Names", ", ".join(group)), ("Assignment", assignment_name),
-                        ("Notebook", path.name), ("Handed in", f"{handed_in:%Y-%m-%d %H:%M %Z}")]
-                if report is not None:
-                    rows.append(("Public tests", report.summary()))
-                title = assignment_name if path.stem == assignment_name else f"{assignment_name} — {path.stem}"
-                try:
-                    pdf = pdf_lib.notebook_to_pdf(
-                        node, pdf_dir / f"{path.stem}.pdf", title=title, header_rows=rows,
-                        footer=f"{', '.join(group)} · {assignment_name}/{path.name}",
-                        files_dir=path.parent, allow_network=allow_browser_download,
-                        allow_browser_download=allow_browser_download)
-                except pdf_lib.PdfEngineMissing as error:
-                    result.pdf_error = str(error)
-                    _say(stream, f"  No PDF: {error}")
-                    break
-                except Exception as error:  # the bundle must still be written
-                    result.pdf_error = f"{type(error).__name__}: {error}"
-                    _say(stream, f"  PDF of {path.name} failed: {result.pdf_error}")
-                    continue
-                result.pdfs.append(pdf)
-                pdf_files[path.name] = pdf.path
-                log.info("PDF export of %s took %.1f s", path.name, pdf.seconds)
-                math = "" if pdf.math in ("typeset", "no math") else f", math {pdf.math}"
-                _say(stream, f"  {pdf.path.name}: {pdf.seconds:.1f} s{math}")
-                if not pdf.math_ok:
-                    result.warnings.append(f"{pdf.path.name}: formulas are {pdf.math}")
-
-        _write_zip(result.zip_path, stem, originals, pdf_files, result, handed_in)
+            pdf_files = _print_pdfs(result, originals, pdf_dir, pdf_outputs=pdf_outputs,
+                                    allow_browser_download=allow_browser_download)
+        _write_zip(result.zip_path, result.zip_path.stem, originals, pdf_files, result, result.handed_in)
+        result.notebooks_zipped = len(originals)
     finally:
         shutil.rmtree(pdf_dir, ignore_errors=True)
-
-    _say(stream, f"Wrote {result.zip_path}" + (" (replacing the earlier one)" if replaced else ""))
-    _say(stream, f"  {len(originals)} notebook(s), {len(pdf_files)} PDF(s). Upload this one file.")
-    if not result.complete:
-        _say(stream, "  The bundle has NO PDF for some notebooks (see above); graders read the PDF.")
     return result
+
+
+def format_report(result: HandinResult) -> str:
+    """The report as the student reads it: what was checked, the tests, the PDFs, the zip written."""
+    lines = _format_checked(result) + _format_tests(result) + _format_pdfs(result) + _format_written(result)
+    return "\n".join(lines)
+
+
+def _format_checked(result: HandinResult) -> list[str]:
+    lines = [f"Hand-in of {result.assignment} by {' and '.join(result.names)}"]
+    for name, saved in result.saved_at.items():
+        age = result.handed_in - saved
+        ago = (f"{int(age.total_seconds() // 60)} min ago" if age.total_seconds() < 86400
+               else f"{age.days} days ago")
+        lines.append(f"  {name}: last saved {saved:%Y-%m-%d %H:%M:%S} ({ago})")
+    if result.in_kernel:
+        lines.append("  (the notebooks are read as saved on disk: save with Ctrl+S before handing in)")
+    lines += [f"  warning: {warning}" for warning in result.names_warnings]
+    return lines
+
+
+def _format_tests(result: HandinResult) -> list[str]:
+    if not result.tests_run:
+        return []
+    lines = ["Running the public tests (as nbgrader validate does; this can take a minute)..."]
+    for report in result.tests:
+        lines.append(f"  {report.notebook}: {report.summary()}")
+        lines += [f"    FAILED {failure['grade_id']}: {failure['error'][:300]}" for failure in report.failed]
+        if report.unanswered:
+            lines.append(f"    written answers still empty: {', '.join(report.unanswered)}")
+    if any(not report.ok for report in result.tests):
+        lines.append("  Some public tests fail: you can still hand in (this bundle is written), "
+                     "but those items will likely lose points.")
+    return lines
+
+
+def _format_pdfs(result: HandinResult) -> list[str]:
+    if not result.pdfs_tried:
+        return []
+    lines = ["Printing the notebooks to PDF..."]
+    for attempt in result.pdfs_tried:
+        if attempt.never_run:
+            lines.append(f"  warning: {_never_run_warning(attempt)}")
+        if attempt.engine_missing:
+            lines.append(f"  No PDF: {attempt.error}")
+        elif attempt.error:
+            lines.append(f"  PDF of {attempt.notebook} failed: {attempt.error}")
+        else:
+            pdf = attempt.pdf
+            math = "" if pdf.math in ("typeset", "no math") else f", math {pdf.math}"
+            lines.append(f"  {pdf.path.name}: {pdf.seconds:.1f} s{math}")
+    return lines
+
+
+def _format_written(result: HandinResult) -> list[str]:
+    lines = [f"Wrote {result.zip_path}" + (" (replacing the earlier one)" if result.replaced else ""),
+             f"  {result.notebooks_zipped} notebook(s), {len(result.pdfs)} PDF(s). Upload this one file."]
+    if not result.complete:
+        lines.append("  The bundle has NO PDF for some notebooks (see above); graders read the PDF.")
+    return lines
 
 
 def _write_zip(zip_path: Path, stem: str, originals: dict[str, bytes], pdfs: dict[str, Path],
@@ -532,44 +619,7 @@ def handin(assignment: str = ".", names: str | None = None, **options) -> Path:
     Without a PDF engine the zip holds the notebooks only and the message
     says what to install.
     """
-    return handin_report(assignment, names, **options).zip_path
-
-
-# --------------------------------------------------------------------------
-# Command line.
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("assignment", nargs="?", default=".",
-                        help="assignment name (e.g. a1_autodiff) or the folder of its notebooks "
-                             "(default: the current folder)")
-    parser.add_argument("--names", default=None,
-                        help='your names, e.g. "Ada Lovelace, Alan Turing" (groups of up to two); '
-                             "must match the notebooks' names cells")
-    parser.add_argument("--course-root", type=Path, default=None,
-                        help="course folder (default: the one with nbgrader_config.py above here)")
-    parser.add_argument("--out-dir", type=Path, default=None, help="where the zip goes (default: COURSE/handin)")
-    parser.add_argument("--no-tests", action="store_true", help="skip running the public tests")
-    parser.add_argument("--no-pdf", action="store_true", help="zip the notebooks without PDFs")
-    parser.add_argument("--pdf-outputs", choices=["saved", "executed"], default="saved",
-                        help="outputs in the PDF: as saved in your notebook (default), or from the "
-                             "test run (NBGRADER_EXECUTION set, so training cells run shortened)")
-    parser.add_argument("--allow-browser-download", action="store_true",
-                        help="with internet: let nbconvert download a Chromium when none is installed")
-    return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    try:
-        result = handin_report(args.assignment, args.names, course_root=args.course_root,
-                               out_dir=args.out_dir, run_tests=not args.no_tests,
-                               make_pdf=not args.no_pdf, pdf_outputs=args.pdf_outputs,
-                               allow_browser_download=args.allow_browser_download)
-    except HandinError as error:
-        print(f"Hand-in refused: {error}", file=sys.stderr)
-        return EXIT_REFUSED
-    if not args.no_pdf and not result.complete:
-        return EXIT_NO_PDF
-    return EXIT_OK
+    result = handin_report(assignment, names, **options)
+    # handin() is the command's form for a notebook cell: like the CLI, it shows the report.
+    print(format_report(result), flush=True)
+    return result.zip_path

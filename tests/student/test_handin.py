@@ -16,7 +16,7 @@ import pytest
 from nbclient import NotebookClient
 
 from dlcourse import authoring
-from dlcourse.student import handin, pdf
+from dlcourse.student import cli as student_cli, handin, pdf
 from dlcourse.authoring import answer, code, md
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,8 +161,7 @@ def test_empty_names_cell_is_refused_with_a_clear_message(tmp_path, capsys):
     assert 'NAMES = "Ada Lovelace, Alan Turing"' in message and "save" in message
 
     # the same from the command line: exit code 1, message on stderr, no zip
-    parser = handin.add_arguments(__import__("argparse").ArgumentParser())
-    code_ = handin.run(parser.parse_args(["a0_logistic", "--names", NAMES, "--course-root", str(course)]))
+    code_ = student_cli.main(["handin", "a0_logistic", "--names", NAMES, "--course-root", str(course)])
     assert code_ == handin.EXIT_REFUSED
     assert "Hand-in refused: The names cell of a0_logistic.ipynb is empty" in capsys.readouterr().err
     assert not (course / "handin").exists() or not any((course / "handin").iterdir())
@@ -191,14 +190,14 @@ def test_unknown_assignment_lists_the_known_ones(tmp_path):
 # A hand-in.
 
 
-def test_handin_writes_one_zip_with_notebook_and_pdf(tmp_path, capsys):
+def test_handin_writes_one_zip_with_notebook_and_pdf(tmp_path):
     course = make_course(tmp_path)
     notebook = course / "release" / "a0_logistic" / "a0_logistic.ipynb"
     before = _fingerprint(notebook)
     original = notebook.read_bytes()
 
     result = handin.handin_report("a0_logistic", "alan turing, ada lovelace", course_root=course)
-    out = capsys.readouterr().out
+    out = handin.format_report(result)
 
     assert _fingerprint(notebook) == before, "the student's notebook was changed"
     assert result.zip_path == course / "handin" / "a0_logistic_Ada-Lovelace_Alan-Turing.zip"
@@ -211,7 +210,7 @@ def test_handin_writes_one_zip_with_notebook_and_pdf(tmp_path, capsys):
         pdf_bytes = bundle.read("a0_logistic_Ada-Lovelace_Alan-Turing/a0_logistic.pdf")
     assert result.complete and [t.ok for t in result.tests] == [True]
     assert "all 1 test cells pass" in out
-    # the export time of each notebook is logged
+    # the export time of each notebook is reported
     assert re.search(r"a0_logistic\.pdf: \d+\.\d s", out), out
     assert result.pdfs[0].seconds > 0
     OUT.mkdir(parents=True, exist_ok=True)
@@ -224,10 +223,10 @@ def test_handin_writes_one_zip_with_notebook_and_pdf(tmp_path, capsys):
         f.write(f"a0_logistic.ipynb: tests {result.tests[0].seconds:.1f} s, pdf {result.pdfs[0].seconds:.1f} s\n")
 
 
-def test_failing_public_test_warns_but_does_not_block(tmp_path, capsys):
+def test_failing_public_test_warns_but_does_not_block(tmp_path):
     course = make_course(tmp_path, solution="def sigmoid(z):\n    return 1 / (1 + math.exp(-2 * z))")
     result = handin.handin_report("a0_logistic", None, course_root=course, make_pdf=False)
-    out = capsys.readouterr().out
+    out = handin.format_report(result)
     assert result.zip_path.exists()
     assert not result.tests[0].ok and result.tests[0].failed[0]["grade_id"] == "test_sigmoid"
     assert "FAILED test_sigmoid: AssertionError: sigmoid(1) should be 0.7311" in out
@@ -238,8 +237,7 @@ def test_without_a_pdf_engine_the_notebooks_are_still_bundled(tmp_path, monkeypa
     monkeypatch.setattr(pdf, "find_chromium", lambda: None)
     monkeypatch.setattr(pdf, "latex_available", lambda: False)
     course = make_course(tmp_path, run=False)
-    parser = handin.add_arguments(__import__("argparse").ArgumentParser())
-    code_ = handin.run(parser.parse_args(["a0_logistic", "--no-tests", "--course-root", str(course)]))
+    code_ = student_cli.main(["handin", "a0_logistic", "--no-tests", "--course-root", str(course)])
     out = capsys.readouterr().out
     assert code_ == handin.EXIT_NO_PDF
     assert "sudo apt-get install chromium libjs-mathjax" in out
@@ -316,3 +314,18 @@ def test_pdf_can_show_the_outputs_of_the_test_run(tmp_path):
     listing = subprocess.run(["pdfimages", "-list", str(tmp_path / "x.pdf")], capture_output=True,
                              text=True, check=True).stdout
     assert len(listing.strip().splitlines()) >= 3, "no figure in the PDF made from the test run"
+
+
+def test_the_library_prints_nothing_and_the_cli_prints_the_report(tmp_path, capsys):
+    """One output channel: handin_report returns a report; the command prints format_report of it."""
+    course = make_course(tmp_path, run=False)
+    result = handin.handin_report("a0_logistic", None, course_root=course, run_tests=False, make_pdf=False)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    report = handin.format_report(result)
+    assert report.startswith("Hand-in of a0_logistic by Ada Lovelace and Alan Turing\n")
+    assert f"Wrote {result.zip_path}\n  1 notebook(s), 0 PDF(s). Upload this one file." in report
+    code_ = student_cli.main(["handin", "a0_logistic", "--no-tests", "--no-pdf", "--course-root", str(course)])
+    out = capsys.readouterr().out
+    assert code_ == handin.EXIT_OK
+    assert "(replacing the earlier one)" in out and out.startswith("Hand-in of a0_logistic by ")
