@@ -523,6 +523,124 @@ def assert_no_forbidden(name: str, forbidden_source: Iterable[str], forbidden_ca
 
 
 # --------------------------------------------------------------------------
+# Models graded by what they compute: the student's and the reference on the same weights.
+
+#: Runs on either side, the very same steps: builds ``model`` from MAKE, draws its weights from ``seed`` by the order
+#: and shape of its parameters (and floating buffers), and records one forward and one backward pass. The weights
+#: are drawn on each side, not sent, and the gradients come back as every k-th entry: a VGG16 has 15 M weights.
+_MODEL_RUN = """
+model = (MAKE).to(dtype)
+params = list(model.parameters())
+buffers = [b for b in model.buffers() if b.is_floating_point()]
+result = {"parameters": [list(p.shape) for p in params], "buffers": [list(b.shape) for b in buffers]}
+sample = lambda t: t.detach().flatten()[::max(1, t.numel() // 4096)].clone()
+if result["parameters"] == want_parameters and result["buffers"] == want_buffers:
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in params:  # variance 1 / fan-in for weights, [-0.5, 0.5] for biases and scales
+            scale = (3.0 / max(1, p[0].numel())) ** 0.5 if p.dim() > 1 else 0.5
+            p.copy_(scale * (2 * torch.rand(p.shape, generator=generator, dtype=dtype) - 1))
+        for b in buffers:  # running means and variances in [0.5, 1.5]: eval mode differs from train mode
+            b.copy_(0.5 + torch.rand(b.shape, generator=generator, dtype=dtype))
+    model.zero_grad(set_to_none=True)
+    model.train(training)
+    leaves = [x.detach().to(dtype).clone().requires_grad_(True) if isinstance(x, torch.Tensor) and x.is_floating_point()
+              else x for x in inputs]
+    torch.manual_seed(seed)
+    out = model(*leaves)
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    result["outputs"] = [o.detach() if isinstance(o, torch.Tensor) else o for o in outs]
+    result["buffers_after"] = [sample(b) for b in buffers]
+    if grad_outputs is not None and len(outs) == len(grad_outputs) and all(
+            isinstance(o, torch.Tensor) and list(o.shape) == list(g.shape) for o, g in zip(outs, grad_outputs)):
+        sum((o * g).sum() for o, g in zip(outs, grad_outputs)).backward()
+        result["gradients"] = [None if p.grad is None else sample(p.grad) for p in params]
+        result["input_gradients"] = [sample(x.grad) for x in leaves
+                                     if isinstance(x, torch.Tensor) and x.requires_grad and x.grad is not None]
+"""
+
+
+def _run_model_here(model: torch.nn.Module, **inputs) -> dict:
+    names = {"torch": torch, "reference_model": model}
+    names.update(inputs)
+    exec(compile(_MODEL_RUN.replace("MAKE", "reference_model"), "<reference model>", "exec"), names)
+    return names["result"]
+
+
+def _shapes_message(name: str, got: dict, want: dict) -> str:
+    show = lambda shapes: ", ".join(str(tuple(s)) for s in shapes) or "none"  # noqa: E731
+    kind = "parameters" if got["parameters"] != want["parameters"] else "buffers"
+    what = "parameters" if kind == "parameters" else "buffers (batch-norm running statistics)"
+    return (f"{name}'s {what} cannot be matched with the reference's by order and shape: yours are "
+            f"[{show(got[kind])}] (in the order of .{kind}()), expected [{show(want[kind])}]. "
+            "Create the layers in __init__ in the order the data goes through them, with the sizes the exercise "
+            "gives (and the biases and batch norms it asks for).")
+
+
+def assert_same_model(make: str, reference: torch.nn.Module, inputs: Sequence[tuple], *, name: str,
+                      modes: Sequence[str] = ("eval", "train"), dtype: torch.dtype = torch.float64,
+                      rtol: float = 1e-6, atol: float = 1e-8, hint: str = "") -> None:
+    """The student's model computes what ``reference`` computes, on the reference's weights.
+
+    ``make`` is the student's constructor call (``"VGG16(batch_norm=True)"``), run beside the student's code;
+    ``reference`` is the test's own module. For each tuple of ``inputs`` (positional arguments of one call,
+    its index the seed) and each mode in ``modes``, both models get the same weights (matched by order and shape
+    of ``.parameters()``, and the floating buffers of ``.buffers()``), the same seed before the forward pass (so
+    ``nn.Dropout`` draws the same masks), and the same random loss ``sum(output * g)``; their outputs, the
+    running statistics after the pass, and the gradients of the loss (parameters and floating inputs) must agree.
+    Attribute names, ``nn.Sequential`` or an explicit forward do not matter; the order of the layers does.
+    """
+    reference = reference.to(dtype)
+    for seed, arguments in enumerate(inputs):
+        for mode in modes:
+            _compare_once(make, reference, list(arguments), name=name, mode=mode, seed=seed, dtype=dtype,
+                          rtol=rtol, atol=atol, hint=hint)
+
+
+def _compare_once(make: str, reference: torch.nn.Module, arguments: list, *, name: str, mode: str, seed: int,
+                  dtype: torch.dtype, rtol: float, atol: float, hint: str) -> None:
+    shapes = dict(want_parameters=[list(p.shape) for p in reference.parameters()],
+                  want_buffers=[list(b.shape) for b in reference.buffers() if b.is_floating_point()])
+    setup = dict(shapes, training=mode == "train", seed=seed, dtype=dtype, inputs=arguments)
+    outputs = _run_model_here(reference, grad_outputs=None, **setup)["outputs"]
+    generator = rng(1000 + seed)
+    grad_outputs = [torch.randn(o.shape, generator=generator, dtype=o.dtype) for o in outputs]
+    want = _run_model_here(reference, grad_outputs=grad_outputs, **setup)
+    got = student.run(_MODEL_RUN.replace("MAKE", make), grad_outputs=grad_outputs, **setup)
+    if got["parameters"] != want["parameters"] or got["buffers"] != want["buffers"]:
+        raise AssertionError(_shapes_message(name, got, want))
+    what, where = f"{name} in {mode} mode", f"on the same weights as the reference (input {seed})"
+    if len(got["outputs"]) != len(want["outputs"]):
+        raise AssertionError(f"{what} returned {len(got['outputs'])} values, expected {len(want['outputs'])}. "
+                             f"{hint}".strip())
+    for k, (out, expected) in enumerate(zip(got["outputs"], want["outputs"])):
+        output = "its output" if len(want["outputs"]) == 1 else f"its output {k}"
+        _assert_close_model(out, expected, rtol, atol, f"{what}: {output} {where}", hint)
+    for k, (after, expected) in enumerate(zip(got["buffers_after"], want["buffers_after"])):
+        _assert_close_model(after, expected, rtol, atol, f"{what}: running statistic {k} after a forward pass",
+                            "update the running statistics in training mode only, as nn.BatchNorm does")
+    if "gradients" not in got:
+        raise AssertionError(f"{what}: its output {where} could not be differentiated. {hint}".strip())
+    parameter_names = [n for n, _ in reference.named_parameters()]
+    for k, (grad, expected) in enumerate(zip(got["gradients"], want["gradients"])):
+        parameter = f"parameter {k} (shape {tuple(want['parameters'][k])}, the reference's {parameter_names[k]})"
+        if grad is None:
+            raise AssertionError(f"{what}: {parameter} got no gradient: it is not used in the forward pass, "
+                                 "or it is detached from it")
+        _assert_close_model(grad, expected, rtol, atol, f"{what}: the gradient of {parameter} of a random loss",
+                            "the outputs agree but this gradient does not: is part of the forward pass detached, "
+                            "or a tensor changed in place?")
+    for k, (grad, expected) in enumerate(zip(got["input_gradients"], want["input_gradients"])):
+        _assert_close_model(grad, expected, rtol, atol, f"{what}: the gradient of input {k} of a random loss", hint)
+
+
+def _assert_close_model(actual, expected, rtol: float, atol: float, name: str, hint: str) -> None:
+    if not isinstance(actual, torch.Tensor):
+        raise AssertionError(f"{name} should be a tensor, but it is {wire.describe(actual)}")
+    _assert_close_tensors(_as_tensor(actual, name), _as_tensor(expected, name), rtol, atol, name, hint)
+
+
+# --------------------------------------------------------------------------
 # Random draws for property tests.
 
 
@@ -552,7 +670,7 @@ def no_warnings():
 
 
 __all__ = [
-    "Remote", "Student", "StudentCodeError", "assert_close", "assert_equal", "assert_no_forbidden",
+    "Remote", "Student", "StudentCodeError", "assert_close", "assert_equal", "assert_no_forbidden", "assert_same_model",
     "assert_shape", "forbidden_names_in", "no_warnings", "numerical_gradient",
     "random_shapes", "random_tensor", "relative_error", "rng", "student",
 ]
