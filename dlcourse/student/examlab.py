@@ -151,7 +151,7 @@ def write_kernel_spec(data_dir: Path) -> Path:
 
 def hand_in(course_root: Path, folder: Path, state: dict, *, stream=None) -> Path:
     """Hands in the sitting's notebook as last saved (notebook and PDF); records it in sitting.json."""
-    from .handin import HandinError, handin_report
+    from .handin import HandinError, format_report, handin_report
 
     stream = stream or sys.stdout
     # handin names the zip after the folder: a copy named after the exam, beside the sitting
@@ -162,7 +162,7 @@ def hand_in(course_root: Path, folder: Path, state: dict, *, stream=None) -> Pat
     shutil.copy2(folder / "exam.ipynb", bundle / "exam.ipynb")
     def report():
         return handin_report(str(bundle), state["student"], course_root=course_root, run_tests=False,
-                             out_dir=course_root / "handin", stream=stream)
+                             out_dir=course_root / "handin")
 
     try:
         try:
@@ -176,6 +176,7 @@ def hand_in(course_root: Path, folder: Path, state: dict, *, stream=None) -> Pat
             result = report()
     finally:
         shutil.rmtree(bundle.parent, ignore_errors=True)
+    print(format_report(result), file=stream, flush=True)
     state["handed_in"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     state["zip"] = str(result.zip_path)
     (folder / "sitting.json").write_text(json.dumps(state, indent=1) + "\n")
