@@ -165,7 +165,7 @@ def test_other_versions_draw_other_public_inputs_and_keep_the_hidden_tests(cours
     assert exam.vary_public_inputs(test.source, 1) == test.source
     assert varied.split(exam.HIDDEN_BEGIN, 1)[1] == test.source.split(exam.HIDDEN_BEGIN, 1)[1]
     public = test.source.split(exam.HIDDEN_BEGIN, 1)[0]
-    assert (varied != test.source) == bool(exam._SEED_CALL.search(public))
+    assert (varied != test.source) == bool(exam.notebook.SEED_CALL.search(public))
 
 
 def test_unknown_names_and_an_assignments_name_are_refused_with_the_names_there_are(tmp_path):
