@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import socket
 from pathlib import Path
@@ -32,6 +33,8 @@ MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
                  "test_batch", "batches.meta")
+
+log = logging.getLogger(__name__)
 
 # A download that cannot reach its server should fail in seconds, not minutes.
 DOWNLOAD_TIMEOUT_S = 15
@@ -53,9 +56,37 @@ def shrink(x: torch.Tensor, y: torch.Tensor, n: int) -> tuple[torch.Tensor, torc
     return x, y
 
 
+#: Set to "1" before torch is imported, PyTorch runs the operations Apple's MPS lacks on the CPU instead of
+#: raising NotImplementedError. ``dlcourse lab`` sets it for its kernels; the Colab cell needs none.
+MPS_FALLBACK_VARIABLE = "PYTORCH_ENABLE_MPS_FALLBACK"
+#: ``DLCOURSE_DEVICE=cpu`` (or ``cuda``, ``mps``) overrides :func:`pick_device`'s choice.
+DEVICE_VARIABLE = "DLCOURSE_DEVICE"
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
 def pick_device() -> torch.device:
-    """The GPU when there is one, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """Where to train: an NVIDIA GPU (CUDA), else an Apple GPU (MPS), else the CPU.
+
+    ``$DLCOURSE_DEVICE`` names one instead. On MPS, operations it lacks run on the CPU only when
+    ``PYTORCH_ENABLE_MPS_FALLBACK=1`` was set before torch was imported (``dlcourse lab`` does); a warning
+    says so when it was not. The grader has no GPU of Apple's, so grading picks as before (CUDA or CPU).
+    """
+    wanted = os.environ.get(DEVICE_VARIABLE, "").strip().lower()
+    if wanted:
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        if os.environ.get(MPS_FALLBACK_VARIABLE) != "1":
+            log.warning("Training on Apple's GPU (MPS). If an operation stops with NotImplementedError for MPS, "
+                        "start the lab with `dlcourse lab` (it sets %s=1, so such operations run on the CPU), "
+                        "or set %s=cpu to train on the CPU.", MPS_FALLBACK_VARIABLE, DEVICE_VARIABLE)
+        return torch.device("mps")
+    return torch.device("cpu")
 
 
 # --------------------------------------------------------------------------

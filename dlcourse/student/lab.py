@@ -69,6 +69,9 @@ def lab_env(course_root: Path) -> dict:
     # The course's JupyterLab settings first: no "get notified about news?" pop-up (page_config.json).
     configs = [str(JUPYTER_CONFIG)] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
     env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(dict.fromkeys(configs))
+    # On a Mac's GPU (MPS), what MPS lacks runs on the CPU: torch reads this at import, so the kernel needs it
+    # from its start (dlcourse.data.MPS_FALLBACK_VARIABLE; it changes nothing elsewhere).
+    env.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
     return env
 
 

@@ -179,8 +179,64 @@ def test_shrink_only_while_grading(monkeypatch):
     assert small_x.tolist() == [[0.0], [1.0], [2.0]] and small_y.tolist() == [0, 1, 2]
 
 
-def test_pick_device_is_cuda_only_when_available(monkeypatch):
+@pytest.fixture
+def no_device_override(monkeypatch):
+    monkeypatch.delenv(data.DEVICE_VARIABLE, raising=False)
+
+
+def _mps(monkeypatch, available: bool):
+    """torch.backends.mps as on a Mac with (or without) an Apple GPU; this machine has none."""
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: available)
+
+
+def test_pick_device_is_cuda_only_when_available(monkeypatch, no_device_override):
+    _mps(monkeypatch, False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert data.pick_device() == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert data.pick_device().type == "cuda"
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (True, False, "cuda"),
+                                                 (False, True, "mps"), (False, False, "cpu")])
+def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch, no_device_override, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    _mps(monkeypatch, mps)
+    monkeypatch.setenv(data.MPS_FALLBACK_VARIABLE, "1")
+    assert data.pick_device().type == expected
+
+
+def test_pick_device_on_mps_without_the_fallback_warns_how_to_turn_it_on(monkeypatch, no_device_override, caplog):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _mps(monkeypatch, True)
+    monkeypatch.delenv(data.MPS_FALLBACK_VARIABLE, raising=False)
+    with caplog.at_level("WARNING", logger="dlcourse.data"):
+        assert data.pick_device().type == "mps"
+    assert "dlcourse lab" in caplog.text and "PYTORCH_ENABLE_MPS_FALLBACK=1" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv(data.MPS_FALLBACK_VARIABLE, "1")
+    with caplog.at_level("WARNING", logger="dlcourse.data"):
+        data.pick_device()
+    assert caplog.text == ""
+
+
+def test_pick_device_without_mps_backend_in_torch_is_cpu(monkeypatch, no_device_override):
+    """An older or stripped torch may have no torch.backends.mps at all."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delattr(torch.backends, "mps")
+    assert data.pick_device() == torch.device("cpu")
+
+
+def test_pick_device_follows_dlcourse_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv(data.DEVICE_VARIABLE, "cpu")
+    assert data.pick_device() == torch.device("cpu")
+
+
+def test_lab_kernels_get_the_mps_fallback_unless_set_otherwise(monkeypatch, tmp_path):
+    from dlcourse.student.lab import lab_env
+
+    monkeypatch.delenv(data.MPS_FALLBACK_VARIABLE, raising=False)
+    assert lab_env(tmp_path)[data.MPS_FALLBACK_VARIABLE] == "1"
+    monkeypatch.setenv(data.MPS_FALLBACK_VARIABLE, "0")
+    assert lab_env(tmp_path)[data.MPS_FALLBACK_VARIABLE] == "0"
