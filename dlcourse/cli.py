@@ -280,6 +280,12 @@ def cmd_exam_results(args) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args) -> int:
+    from .serve.cli import run as run_serve
+
+    return run_serve(args, _layout(args), grading_options(args))
+
+
 def _with_course(module):
     """A student command (``handin``, ``lab``) that also honours the global ``--course``."""
     def run(args) -> int:
@@ -476,6 +482,16 @@ def build_parser() -> argparse.ArgumentParser:
         **_help("dlcourse exam results final-2027"))
     results.add_argument("name")
     results.set_defaults(func=cmd_exam_results)
+
+    from .serve.cli import add_arguments as add_serve_arguments
+
+    serve = commands.add_parser("serve", help="a hand-in service that grades each hand-in as it arrives",
+                                description="Serve the hand-in page and API; grade each hand-in on arrival "
+                                            "(docs/serve.md).\n`dlcourse serve tokens --out FILE` writes a personal "
+                                            "token for every student of roster.csv.",
+                                **_help("dlcourse serve --port 8765   (first: dlcourse serve tokens --out tokens.csv)"))
+    add_serve_arguments(serve)
+    serve.set_defaults(func=cmd_serve)
 
     add_student_commands(commands, wrap=_with_course)
     return parser

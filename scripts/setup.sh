@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: bubblewrap isolates graded code; chromium, libjs-mathjax and
 # poppler-utils make and check the hand-in PDF; dataset-fashion-mnist gives the
-# tests real MNIST-format images offline.
-DEBIAN_PACKAGES=(bubblewrap chromium libjs-mathjax poppler-utils fonts-dejavu-core dataset-fashion-mnist)
+# tests real MNIST-format images offline; postgresql is the database dlcourse serve's tests run against
+# besides SQLite.
+DEBIAN_PACKAGES=(bubblewrap chromium libjs-mathjax poppler-utils fonts-dejavu-core dataset-fashion-mnist postgresql)
 missing=()
 for package in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "dlcourse"
 #: grader's masters-only paths.
 STUDENT_SIDE = set(STUDENT_MODULES)
 GRADER_ONLY = {"dlcourse.grading", "dlcourse.sandbox", "dlcourse.authoring", "dlcourse.exam", "dlcourse.lms",
-               "dlcourse.insight", "dlcourse.cli"}
+               "dlcourse.insight", "dlcourse.serve", "dlcourse.cli"}
 
 
 def modules() -> dict[str, Path]:
