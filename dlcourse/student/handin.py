@@ -12,37 +12,33 @@ What it does, in order:
 
 1. finds the assignment's notebooks (``release/<assignment>/*.ipynb``, or a
    folder you name) and reads the names cell of each (the first cell,
-   ``NAMES = "..."``; see :func:`names_cell`). An empty or missing names
+   ``NAMES = "..."``; see :mod:`dlcourse.student.names`). An empty or missing names
    cell, a group of more than two, or names that differ from ``--names``
    stop the hand-in with a message saying what to fix;
 2. runs each notebook's public tests the way ``nbgrader validate`` does, on a
-   copy in a temporary folder, and reports the failures: they warn, they do
-   not stop the hand-in;
+   copy in a temporary folder (:mod:`dlcourse.student.public_tests`), and
+   reports the failures: they warn, they do not stop the hand-in;
 3. prints every notebook to PDF (names and assignment on page 1, formulas
    typeset, works offline; see :mod:`dlcourse.student.pdf`);
 4. writes ``handin/<assignment>_<names>.zip`` with the notebooks exactly as
    saved and their PDFs.
 
-The student's notebooks are only read, never written.
-
-This module is longer than most (about 550 lines) because it is one
-command's whole flow, read top to bottom in the order above; the PDF
-engine it uses is :mod:`dlcourse.student.pdf`.
+The student's notebooks are only read, never written. :func:`handin_report`
+is these steps, each filling the report (:class:`HandinResult`: what was
+checked, what was written, the warnings); :func:`format_report` writes it as
+text, and only the command (:mod:`dlcourse.student.cli`, or :func:`handin`
+in a notebook cell) prints it.
 """
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
 import difflib
 import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
-import time
-import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,119 +46,17 @@ from pathlib import Path
 import nbformat
 
 from . import pdf as pdf_lib
-from ..core.course import CONFIG_NAME, find_course_root, read_config
-from ..core.notebook import grade_id as cell_grade_id, is_graded_cell, is_manual_cell
+from ..core.course import find_course_root
+# the names cell and the public tests live in their own modules; their names stay importable from here
+from .names import (MAX_GROUP_SIZE, NAMES_EXAMPLE, NAMES_GRADE_ID, NAMES_SOURCE, NAMES_VARIABLE,  # noqa: F401
+                    HandinError, check_names, group_slug, names_cell, parse_names, read_names)
+from .public_tests import TestReport, run_public_tests  # noqa: F401
 
-log = logging.getLogger("dlcourse.student.handin")
-
-NAMES_VARIABLE = "NAMES"
-NAMES_GRADE_ID = "names"
-MAX_GROUP_SIZE = 2
-NAMES_EXAMPLE = 'NAMES = "Ada Lovelace, Alan Turing"'
-NAMES_SOURCE = (
-    "# Your names: one student, or a group of two separated by a comma, e.g.\n"
-    f"# {NAMES_EXAMPLE}\n"
-    f'{NAMES_VARIABLE} = ""'
-)
+log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_NO_PDF = 3
-
-
-class HandinError(Exception):
-    """The hand-in cannot go ahead; the message says what to fix."""
-
-
-# --------------------------------------------------------------------------
-# The names cell.
-
-
-def names_cell():
-    """The cell authors put first in every notebook: ``NAMES = ""``.
-
-    A plain, unlocked code cell (nbgrader metadata: no grade, no solution, not
-    locked), so students can fill it in and ``generate_assignment`` keeps it
-    as it is. Use it with :mod:`dlcourse.authoring`: ``cells = [names_cell(), md(...), ...]``.
-    """
-    cell = nbformat.v4.new_code_cell(NAMES_SOURCE)
-    cell.metadata["nbgrader"] = {"grade": False, "grade_id": NAMES_GRADE_ID, "locked": False,
-                                 "schema_version": 3, "solution": False, "task": False}
-    cell.metadata["tags"] = ["names"]
-    return cell
-
-
-def read_names(notebook) -> str | None:
-    """The string assigned to ``NAMES`` in the notebook's names cell.
-
-    Returns None when the notebook has no names cell; "" when it is empty.
-    The names cell is the first code cell that assigns ``NAMES`` (normally
-    the notebook's first cell).
-    """
-    for cell in notebook.cells:
-        if cell.cell_type != "code" or NAMES_VARIABLE not in cell.source:
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            match = re.search(rf"^\s*{NAMES_VARIABLE}\s*=\s*(['\"])(.*?)\1", cell.source, re.M)
-            if match:
-                return match.group(2)
-            raise HandinError(
-                f"The names cell does not parse as Python. Write it as {NAMES_EXAMPLE}")
-        for node in tree.body:
-            if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name) and node.targets[0].id == NAMES_VARIABLE):
-                if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-                    return node.value.value
-                if (isinstance(node.value, (ast.List, ast.Tuple))
-                        and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.value.elts)):
-                    return ", ".join(e.value for e in node.value.elts)
-                raise HandinError(
-                    f"NAMES must be a plain string in quotes, e.g. {NAMES_EXAMPLE}")
-    return None
-
-
-_PLACEHOLDERS = {"your name", "your names", "name", "names", "todo", "...", "your name here",
-                 "your names here", "first last", "firstname lastname"}
-
-
-def parse_names(text: str) -> list[str]:
-    """``"Ada Lovelace, Alan Turing"`` -> ``["Ada Lovelace", "Alan Turing"]`` (checked).
-
-    Names are separated by commas, semicolons, new lines, "&" or " and ".
-    Raises :class:`HandinError` for no name, a placeholder, or more than
-    two students.
-    """
-    parts = re.split(r"[,;\n&]|\s+and\s+", text or "")
-    names = [" ".join(part.split()) for part in parts]
-    names = [name for name in names if name]
-    if not names:
-        raise HandinError("No names given.")
-    for name in names:
-        if name.casefold() in _PLACEHOLDERS or not any(ch.isalpha() for ch in name):
-            raise HandinError(f"{name!r} is not a name. Write your real names, e.g. {NAMES_EXAMPLE}")
-    if len(names) > MAX_GROUP_SIZE:
-        raise HandinError(
-            f"{len(names)} names given ({', '.join(names)}); a group has at most {MAX_GROUP_SIZE} "
-            "students. Each group hands in its own notebook.")
-    if len({name.casefold() for name in names}) < len(names):
-        raise HandinError(f"A name appears twice: {', '.join(names)}")
-    return names
-
-
-def _same_group(a: list[str], b: list[str]) -> bool:
-    return sorted(n.casefold() for n in a) == sorted(n.casefold() for n in b)
-
-
-def group_slug(names: list[str]) -> str:
-    """File-name-safe group name: ``Ada-Lovelace_Alan-Turing`` (ASCII only)."""
-    out = []
-    for name in names:
-        ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-        ascii_name = re.sub(r"[^A-Za-z0-9]+", "-", ascii_name).strip("-")
-        out.append(ascii_name or "student")
-    return "_".join(out)
 
 
 # --------------------------------------------------------------------------
@@ -193,111 +87,6 @@ def assignment_dir(assignment: str, course_root: Path) -> Path:
 
 def assignment_notebooks(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
-
-
-# --------------------------------------------------------------------------
-# Public tests, as nbgrader validate runs them.
-
-
-@dataclass
-class TestReport:
-    notebook: str
-    seconds: float = 0.0
-    passed: int = 0
-    failed: list[dict] = field(default_factory=list)  # {"grade_id", "source", "error"}
-    unanswered: list[str] = field(default_factory=list)  # written answers still empty
-    changed: int = 0  # test cells whose source differs from the release
-    error: str = ""  # the tests could not be run at all
-    executed: object = None  # the executed copy (nbformat node)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.error and not self.changed
-
-    def summary(self) -> str:
-        if self.error:
-            return f"tests could not run: {self.error}"
-        parts = []
-        if self.failed:
-            parts.append(f"{len(self.failed)} of {len(self.failed) + self.passed} test cells FAIL")
-        else:
-            parts.append(f"all {self.passed} test cells pass" if self.passed else "no public tests")
-        if self.unanswered:
-            parts.append(f"{len(self.unanswered)} written answer(s) still empty")
-        if self.changed:
-            parts.append(f"{self.changed} test cell(s) CHANGED by you (grading uses the originals)")
-        return "; ".join(parts) + f" ({self.seconds:.1f} s)"
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def _cell_error(cell) -> str:
-    """The last line of the error a test cell shows (what the student needs to read)."""
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            lines = [_ANSI.sub("", line) for line in output.get("traceback", [])]
-            text = "\n".join(lines).strip().splitlines()
-            last = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
-            return last if output.get("evalue") or not text else text[-1]
-        if output.get("output_type") == "stream" and output.get("name") == "stderr":
-            return "wrote to stderr (scored 0): " + _ANSI.sub("", output.get("text", "")).strip()[:200]
-    return "partial credit: some checks failed"
-
-
-def _nbgrader_config(course_root: Path):
-    return read_config(course_root / CONFIG_NAME)
-
-
-def run_public_tests(notebook_path: Path, course_root: Path) -> TestReport:
-    """Runs the notebook like ``nbgrader validate``, on a copy; never raises."""
-    from nbgrader import utils as nbg_utils
-    from nbgrader.validator import Validator
-
-    class KeepingValidator(Validator):
-        executed = None
-
-        def _preprocess(self, nb):
-            nb = super()._preprocess(nb)
-            self.executed = nb
-            return nb
-
-    report = TestReport(notebook_path.name)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="dlcourse-handin-") as tmp:
-        work = Path(tmp) / notebook_path.parent.name
-        shutil.copytree(notebook_path.parent, work,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.zip", "*.pdf"))
-        validator = KeepingValidator(config=_nbgrader_config(course_root))
-        validator.log.setLevel(logging.WARNING)
-        try:
-            results = validator.validate(str(work / notebook_path.name))
-        except Exception as error:  # a dead kernel, a timeout, a broken notebook
-            report.error = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
-            results = {}
-        executed = validator.executed
-    report.seconds = time.perf_counter() - start
-    report.executed = executed
-    if "type_changed" in results:
-        report.error = (f"{len(results['type_changed'])} cell(s) changed type (code <-> markdown); "
-                        "undo that, or grading will fail")
-    report.changed = len(results.get("changed", []))
-    if executed is not None:
-        for cell in executed.cells:
-            if not is_graded_cell(cell):
-                continue
-            score, max_score = nbg_utils.determine_grade(cell, validator.log)
-            grade_id = cell_grade_id(cell) or "?"
-            if cell.cell_type != "code":
-                if is_manual_cell(cell) and score is not None and score < max_score:
-                    report.unanswered.append(grade_id)
-                continue
-            if score is not None and score < max_score:
-                report.failed.append({"grade_id": grade_id, "source": cell.source,
-                                      "error": _cell_error(cell)})
-            else:
-                report.passed += 1
-    return report
 
 
 # --------------------------------------------------------------------------
@@ -354,65 +143,13 @@ def _in_kernel() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
-def _check_names(notebooks: list[Path], names_arg: str | None) -> tuple[list[str], list[str]]:
-    """The group's names, checked against every notebook's names cell."""
-    warnings = []
-    given = parse_names(names_arg) if names_arg is not None and names_arg.strip() else None
-    found = {path.name: _names_of(path) for path in notebooks}
-    cells = {name: names for name, names in found.items() if names is not None}
-    reference = given
-    for notebook_name, names in cells.items():
-        if reference is None:
-            reference = names
-        elif not _same_group(reference, names):
-            where = "--names" if given is not None else next(iter(cells))
-            raise HandinError(
-                f"The names in {notebook_name} ({', '.join(names)}) differ from those in {where} "
-                f"({', '.join(reference)}). Make them the same, save, and hand in again.")
-    missing = [name for name, names in found.items() if names is None]
-    if reference is None:
-        raise HandinError(
-            f"No names: {', '.join(missing)} has no names cell. Give your names with "
-            '--names "First Last, First Last" (or handin(..., names="...") in Python).')
-    if cells:  # the spelling and order written in the notebook win over --names
-        reference = next(iter(cells.values()))
-    if missing:
-        warnings.append(f"{', '.join(missing)} has no names cell; the names from --names are used "
-                        "for its PDF.")
-    return reference, warnings
-
-
-def _names_of(path: Path) -> list[str] | None:
-    """The names in ``path``'s names cell (None: it has none); refuses an unreadable notebook or empty cell."""
-    try:
-        notebook = nbformat.read(str(path), as_version=4)
-    except Exception as error:  # not JSON, truncated by a crash, ...
-        raise HandinError(f"{path.name} cannot be read as a notebook ({type(error).__name__}: "
-                          f"{str(error).splitlines()[0] if str(error) else ''}). Open it in "
-                          "JupyterLab, fix or restore it (File > Revert Notebook to Checkpoint), "
-                          "save, and hand in again.") from None
-    text = read_names(notebook)
-    if text is None:
-        return None
-    if not text.strip():
-        raise HandinError(
-            f"The names cell of {path.name} is empty.\n"
-            f"Open {path.name}, write your names in its first cell, e.g.\n"
-            f"    {NAMES_EXAMPLE}\n"
-            "(one student, or a group of two), save the notebook (Ctrl+S) and hand in again.")
-    try:
-        return parse_names(text)
-    except HandinError as error:
-        raise HandinError(f"The names cell of {path.name}: {error}") from None
-
-
 def _start_report(assignment: str, names: str | None, course_root: Path, out_dir) -> HandinResult:
     """Finds the notebooks and checks the names: the report with nothing run yet."""
     folder = assignment_dir(assignment, course_root)
     notebooks = assignment_notebooks(folder)
     if not notebooks:
         raise HandinError(f"No notebooks in {folder}.")
-    group, warnings = _check_names(notebooks, names)
+    group, warnings = check_names(notebooks, names)
     out_dir = Path(out_dir) if out_dir else course_root / "handin"
     zip_path = out_dir / f"{folder.name}_{group_slug(group)}.zip"
     return HandinResult(zip_path, group, folder.name, notebooks, warnings=list(warnings),
