@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import logging
 import sys
 from pathlib import Path
 
 from .student.cli import EXIT_CODES, add_student_commands, help_kwargs
+from .core import config
 from .core.course import CourseLayout, course_root
 from .grading.results import GradingOptions
 from .sandbox.isolation import Limits
@@ -53,7 +54,7 @@ def grading_options(args) -> GradingOptions:
         options.notebook_timeout = args.notebook_timeout
     if args.memory_gb is not None:
         options.limits.memory_bytes = int(args.memory_gb * 2**30)
-    engine = getattr(args, "engine", None) or os.environ.get("DLCOURSE_ENGINE")
+    engine = getattr(args, "engine", None) or config.default_engine()
     if engine in ("fork", "kernel"):
         options.engine = engine
     return options
@@ -71,11 +72,11 @@ def cmd_grade(args) -> int:
         options.cell_timeout = course_timeout
     executor = None
     try:
-        cluster = args.cluster or os.environ.get("DLCOURSE_CLUSTER")
+        cluster = args.cluster or config.default_cluster()
         if cluster:  # see docs/cluster.md; imported only then (Dask is not light)
-            from .grading.cluster import TLS_ENV, ClusterExecutor
+            from .grading.cluster import ClusterExecutor
 
-            executor = ClusterExecutor(cluster, tls=args.tls or os.environ.get(TLS_ENV), force=args.force,
+            executor = ClusterExecutor(cluster, tls=args.tls or config.default_tls(), force=args.force,
                                        unisolated=args.no_isolation)
         report = grade_and_report(layout, args.assignment, options, workers=args.workers, force=args.force,
                                   executor=executor)
@@ -85,8 +86,8 @@ def cmd_grade(args) -> int:
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
-    if os.environ.get("DLCOURSE_PROFILE"):  # where the seconds went, for bench/profile_grading.py
-        Path(os.environ["DLCOURSE_PROFILE"]).write_text(json.dumps(report.timings))
+    if config.profile_path():  # where the seconds went, for bench/profile_grading.py
+        config.profile_path().write_text(json.dumps(report.timings))
     for warning in report.warnings:
         print(warning, file=sys.stderr)
     print(report.table())
@@ -95,7 +96,7 @@ def cmd_grade(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from .grading.cluster import TLS_ENV, run_worker
+    from .grading.cluster import run_worker
     from .grading import GradingRefused
 
     resources = {}
@@ -103,7 +104,7 @@ def cmd_worker(args) -> int:
         name, _, amount = item.partition("=")
         resources[name] = float(amount or 1)
     try:
-        return run_worker(args.scheduler, tls=args.tls or os.environ.get(TLS_ENV), unisolated=args.no_isolation,
+        return run_worker(args.scheduler, tls=args.tls or config.default_tls(), unisolated=args.no_isolation,
                           resources=resources, name=args.name)
     except GradingRefused as error:
         print(f"dlcourse worker: {error}", file=sys.stderr)
@@ -111,7 +112,7 @@ def cmd_worker(args) -> int:
 
 
 def cmd_cluster_certs(args) -> int:
-    from .grading.cluster import make_certificates
+    from .grading.certificates import make_certificates
     from .grading import GradingRefused
 
     try:
@@ -122,6 +123,14 @@ def cmd_cluster_certs(args) -> int:
     for path in paths:
         print(f"wrote {path}")
     print(f"copy {args.dir} (without ca-key.pem) to each worker machine; then --tls {args.dir} (docs/cluster.md)")
+    return EXIT_OK
+
+
+def cmd_config(args) -> int:
+    if args.generate:
+        print(config.generate_config(), end="")
+        return EXIT_OK
+    print(config.describe(course_root(args.course)), end="")
     return EXIT_OK
 
 
@@ -427,6 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument("--dry-run", action="store_true", help="print what would be done; write nothing")
     adopt.set_defaults(func=cmd_adopt)
 
+    settings = commands.add_parser("config", help="every course setting and DLCOURSE_* variable: help, default, value",
+                                   description="Print every c.Dlcourse setting of nbgrader_config.py (its help, default "
+                                               "and this course's value)\nand every DLCOURSE_* environment variable "
+                                               "(its meaning, default and value here).",
+                                   **_help("dlcourse config --generate >> nbgrader_config.py"))
+    settings.add_argument("--generate", action="store_true",
+                          help="print a commented c.Dlcourse block for nbgrader_config.py instead")
+    settings.set_defaults(func=cmd_config)
+
     demo = commands.add_parser("demo", help="release, grade a few example submissions, print the grades",
                                description="Release, grade a few example submissions, print the grades.",
                                **_help("dlcourse demo --workers 2"))
@@ -497,9 +515,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrLines(logging.Handler):
+    """Each log record as a plain line on the current ``sys.stderr`` (what library code once printed there)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr, flush=True)
+        except Exception:
+            self.handleError(record)
+
+
+#: The library modules whose INFO lines a command shows (their progress, which they once printed); every
+#: other module shows its warnings only.
+PROGRESS_LOGGERS = ("dlcourse.grading.cluster", "dlcourse.grading.cluster_worker")
+
+
+def show_library_messages() -> None:
+    """Library code logs (``logging.getLogger(__name__)``); a command shows the progress of
+    :data:`PROGRESS_LOGGERS` and every warning on stderr, as plain lines. A host that set up logging itself
+    (a test runner, a notebook) keeps its own handlers."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = _StderrLines()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+    for name in PROGRESS_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    show_library_messages()
+    try:
+        return int(args.func(args) or 0)
+    except config.SettingError as error:  # a c.Dlcourse value of the wrong kind, from any command
+        print(f"dlcourse {args.command}: {error}", file=sys.stderr)
+        return EXIT_REFUSED
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from .core.config import device_override
 from .core.course import data_root  # noqa: F401 - here for students; it lives in course (which needs no torch)
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -75,7 +76,7 @@ def pick_device() -> torch.device:
     ``PYTORCH_ENABLE_MPS_FALLBACK=1`` was set before torch was imported (``dlcourse lab`` does); a warning
     says so when it was not. The grader has no GPU of Apple's, so grading picks as before (CUDA or CPU).
     """
-    wanted = os.environ.get(DEVICE_VARIABLE, "").strip().lower()
+    wanted = device_override()
     if wanted:
         return torch.device(wanted)
     if torch.cuda.is_available():

@@ -10,25 +10,13 @@ config). Commands that need masters say so when ``source/`` is missing.
 from __future__ import annotations
 
 import difflib
-import os
 from pathlib import Path
 
-CONFIG_NAME = "nbgrader_config.py"
+from .config import CONFIG_NAME, data_override, read_config, root_override  # noqa: F401 (read_config: re-exported)
+
 RESULT_NAME = ".dlcourse-result.json"
 #: The file ``dlcourse student-kit`` writes into its copy of the package: this copy is a student's.
 STUDENT_KIT_MARKER = "STUDENT_KIT"
-
-
-def read_config(path: Path):
-    """The traitlets ``Config`` of an ``nbgrader_config.py`` (the file is run, as nbgrader runs it); an
-    empty ``Config`` when there is no such file. A broken file raises: each caller decides what that means."""
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
-    path = Path(path)
-    if not path.is_file():
-        return Config()
-    return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
 
 
 def student_kit() -> bool:
@@ -47,7 +35,7 @@ def find_course_root(start: Path | None = None) -> Path:
 
 def course_root(explicit: str | Path | None = None) -> Path:
     """The course a command works on: ``explicit``, ``$DLCOURSE_ROOT`` or :func:`find_course_root`."""
-    given = explicit or os.environ.get("DLCOURSE_ROOT")
+    given = explicit or root_override()
     return Path(given).resolve() if given else find_course_root()
 
 
@@ -128,9 +116,9 @@ def data_root() -> Path:
     mounts it read-only), and the kit's ``data/`` for a student who installed the kit as its README
     says (``pip install -e .``). A kit installed into site-packages uses ``~/dlcourse-data`` instead.
     """
-    configured = os.environ.get("DLCOURSE_DATA")
+    configured = data_override()
     if configured:
-        return Path(configured).expanduser()
+        return configured
     beside = Path(__file__).resolve().parents[2]  # the folder that holds dlcourse/
     if student_kit() and beside.name in ("site-packages", "dist-packages"):
         return Path.home() / "dlcourse-data"

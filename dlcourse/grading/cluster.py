@@ -1,68 +1,56 @@
-"""Grading on a Dask cluster: ``dlcourse grade A --cluster ADDRESS`` and ``dlcourse worker SCHEDULER``.
+"""Grading on a Dask cluster, the client's side: ``dlcourse grade A --cluster ADDRESS``.
 
 :class:`ClusterExecutor` is a :class:`concurrent.futures.Executor` that
 :func:`dlcourse.grading.grade_and_report` uses in place of its local worker
 processes. Nothing assumes a shared filesystem:
 
-- a job travels as data (:class:`JobData`): the student's files (within
-  ``grading.run.SUBMISSION_COPY_LIMIT``, the same rule as the
-  local copy into the sandbox), the options and the fingerprint; the masters
-  travel once per worker, in the :class:`GraderPlugin`;
+- a job travels as data (:class:`~dlcourse.grading.cluster_worker.JobData`): the student's files (within
+  ``grading.run.SUBMISSION_COPY_LIMIT``, the same rule as the local copy into the sandbox), the options
+  and the fingerprint; the masters travel once per worker, in the
+  :class:`~dlcourse.grading.cluster_worker.GraderPlugin`;
 - a result comes back as data (a :class:`SubmissionResult` with its executed
   notebooks); the client alone stores it, records it in the gradebook and
   writes the reports, exactly as in local grading (``grade_assignment``).
 
-Each worker, when the plugin reaches it (at registration, or when it joins
-later, e.g. restarted after a crash), checks its isolation, warms the fork
-engine once (torch imported, the zygote started) and grades the reference
-solutions (the masters, :func:`~dlcourse.grading.reference.judge`). Only a
-worker that passes gets the Dask *resource* that this run's jobs ask for,
-so a worker that lacks a data set, a package or bubblewrap never grades a
-student; the client prints which worker is broken and why. A worker gives
-unisolated grading only where it was told to (``$DLCOURSE_WORKER_UNISOLATED``:
-``dlcourse worker --no-isolation``, or ``--cluster local:N`` with the
-client's own ``--no-isolation``).
+What runs on a worker (the plugin's checks: isolation, a warm fork engine, the reference solutions; the
+job itself; ``dlcourse worker``) is :mod:`dlcourse.grading.cluster_worker`; TLS
+(``dlcourse cluster-certs``, ``--tls DIR``) is :mod:`dlcourse.grading.certificates`. Only a worker that
+passes its checks gets jobs; the client logs which worker is broken and why.
 
 Faults: a worker that dies mid-job has its job rescheduled by Dask; a job
 that kills :data:`ALLOWED_FAILURES` + 1 workers is ``crashed`` for that
 student (every test 0, not stored under the fingerprint, so a later run tries
 again) and the others go on. A scheduler that cannot be reached is a
 :class:`~dlcourse.grading.GradingRefused` within :data:`CONNECT_TIMEOUT`
-seconds. TLS: :func:`make_certificates` (``dlcourse cluster-certs``) and
-:func:`security` (``--tls DIR``). See ``docs/cluster.md``.
+seconds. See ``docs/cluster.md``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import concurrent.futures
-import hashlib
+import logging
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import GradingRefused
-from .reference import REFERENCE_ID, judge
-from .results import CellGrade, GradingOptions, NotebookResult, Status, SubmissionResult
+from .certificates import CA_FILE, CERT_DAYS, CERT_FILE, KEY_FILE, make_certificates, security  # noqa: F401
+from .cluster_worker import (STARTED_TOPIC, GraderPlugin, JobData, _wake_waiting_jobs,  # noqa: F401
+                             _worker_state, grade_on_worker, pack_folder, plugin_name, run_worker, unpack_folder,
+                             worker_refusal)
+from .results import CellGrade, NotebookResult, Status, SubmissionResult
 from .submission import GradingJob, grade_submission
-from ..sandbox.isolation import isolation_problem
+from ..core.config import WORKER_UNISOLATED
 from ..core.notebook import read_notebook
-from ..sandbox.scratch import make_dir, sweep
 
-#: ``$DLCOURSE_CLUSTER``: the default of ``dlcourse grade --cluster`` (read by ``cli``).
-CLUSTER_ENV = "DLCOURSE_CLUSTER"
-#: ``$DLCOURSE_CLUSTER_TLS``: the default of ``--tls DIR`` (the folder ``dlcourse cluster-certs`` wrote).
-TLS_ENV = "DLCOURSE_CLUSTER_TLS"
-#: Set (to 1) on a worker that may grade without isolation.
-UNISOLATED_ENV = "DLCOURSE_WORKER_UNISOLATED"
+logger = logging.getLogger(__name__)
+
+# (Above, with noqa: the names that ``dlcourse.grading.cluster`` has always offered, now made in the worker's
+# and the certificates' modules: tests, the benchmark and instructors' scripts import them from here.)
+
 #: Seconds to reach the scheduler before giving up with a clear message.
 CONNECT_TIMEOUT = 5.0
 #: Seconds to wait for a first worker at a scheduler that has none yet (a batch queue may be slow).
@@ -77,210 +65,6 @@ ALLOWED_FAILURES = 2
 #: A job that Dask gave up on (its workers died) but that never started that often was only queued on
 #: workers another job killed: it is submitted again, at most this many times.
 RESUBMITS = 5
-#: The scheduler's event topic where each job says it started (to tell a job that kills workers from one
-#: that was only queued on them).
-STARTED_TOPIC = "dlcourse-started"
-#: The files ``dlcourse cluster-certs`` writes, which ``--tls DIR`` reads.
-CA_FILE, CERT_FILE, KEY_FILE = "ca.pem", "node.pem", "node-key.pem"
-CERT_DAYS = 365
-
-
-@dataclass
-class JobData:
-    """One student's job as data: no path of the client's is needed on the worker."""
-
-    student_id: str
-    assignment: str
-    files: dict[str, bytes]  # the submission folder's files, relative path -> bytes
-    options: GradingOptions
-    fingerprint: str
-    plugin: str  # the name of the GraderPlugin that holds the masters on the worker
-
-
-def pack_folder(folder: Path, limit: int | None = None) -> dict[str, bytes]:
-    """The folder's files as data, in the order and up to the size that the local copy into the sandbox takes.
-
-    ``limit``: default :data:`dlcourse.grading.run.SUBMISSION_COPY_LIMIT`.
-    """
-    if limit is None:
-        from . import run  # imported here: it brings torch, which the client does not need
-
-        limit = run.SUBMISSION_COPY_LIMIT
-    files, total = {}, 0
-    folder = Path(folder)
-    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
-        if path.is_symlink() or not path.is_file():
-            continue
-        total += path.stat().st_size
-        if total > limit:
-            break
-        files[str(path.relative_to(folder))] = path.read_bytes()
-    return files
-
-
-def unpack_folder(files: dict[str, bytes], folder: Path) -> Path:
-    """Write ``files`` under ``folder``; a name that would leave it is refused."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    root = folder.resolve()
-    for relative, data in files.items():
-        target = (folder / relative).resolve()
-        if root not in target.parents:
-            raise ValueError(f"a job's file name leaves its folder: {relative!r}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    return folder
-
-
-def plugin_name(masters: dict[str, bytes], options: GradingOptions) -> str:
-    digest = hashlib.sha256(options.fingerprint().encode() + options.engine.encode())
-    for name, data in sorted(masters.items()):
-        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-    return f"dlcourse-grader-{digest.hexdigest()[:16]}"
-
-
-def worker_refusal(options: GradingOptions) -> str | None:
-    """Why this machine may not grade with ``options`` (isolation), or None."""
-    if options.isolate:
-        problem = isolation_problem()
-        return f"cannot isolate students' code here: {problem}" if problem else None
-    if os.environ.get(UNISOLATED_ENV) != "1":
-        return ("the client asked to grade without isolation, and this worker was not started with "
-                "`dlcourse worker --no-isolation`")
-    return None
-
-
-def _local_options(options: GradingOptions) -> GradingOptions:
-    """The client's options with this machine's data sets (the sandbox mounts them read-only)."""
-    from ..data import data_root
-
-    return replace(options, read_only=[str(data_root())])
-
-
-def _warm(options: GradingOptions) -> None:
-    """Once per worker: matplotlib's backend, torch imported, the fork engine's zygote started."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import torch  # noqa: F401
-
-    if options.engine == "fork":
-        from ..sandbox.fork import zygote_for
-
-        zygote_for(options.isolate, options.limits, [Path(p) for p in options.read_only])
-
-
-try:
-    from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
-except ImportError:  # distributed missing: the executor says so when used
-    _WorkerPlugin = object
-
-
-class GraderPlugin(_WorkerPlugin):
-    """Makes a Dask worker a grader of one assignment: masters, warm engine, reference first.
-
-    ``accept``: with ``--force``, the reference's failing cells (notebook, grade_id) that the client
-    accepted; a worker whose reference fails exactly those (and has no other problem) grades too.
-    """
-
-    def __init__(self, name: str, assignment: str, masters: dict[str, bytes], options: GradingOptions,
-                 accept: list[tuple[str, str]] | None = None):
-        self.name = name
-        self.assignment = assignment
-        self.masters = masters
-        self.options = options
-        self.accept = sorted(tuple(f) for f in accept) if accept is not None else None
-        self.state: dict = {"ready": False, "reasons": ["not set up yet"]}
-        self.folder: Path | None = None
-        self._task = None
-
-    async def setup(self, worker):
-        # In the background: a worker that joins (or is restarted) must finish starting long before a
-        # reference check ends, or its nanny takes it for hung.
-        self.state = {"ready": False, "preparing": True, "reasons": ["still checking"]}
-        self._task = asyncio.ensure_future(self._check_in_background(worker))
-
-    async def _check_in_background(self, worker):
-        try:
-            state = await asyncio.get_running_loop().run_in_executor(None, self._prepare)
-        except Exception as error:  # a bug of ours: this worker grades nobody, and says why
-            state = {"ready": False, "reasons": [f"the check failed: {type(error).__name__}: {error}"],
-                     "faults": None}
-        state["host"] = socket.gethostname()
-        if state["ready"]:
-            await worker.set_resources(**{self.name: 1})
-        self.state = state  # ready only once the scheduler knows the resource
-
-    def teardown(self, worker):
-        if self.folder is not None:
-            shutil.rmtree(self.folder.parent, ignore_errors=True)
-
-    def _prepare(self) -> dict:
-        refusal = worker_refusal(self.options)
-        if refusal:
-            return {"ready": False, "reasons": [refusal], "faults": None}
-        options = _local_options(self.options)
-        sweep()  # the folders of a worker process before this one that was killed (the nanny restarts it)
-        self.folder = unpack_folder(self.masters, make_dir("dlcourse-masters-") / "source")
-        started = time.monotonic()
-        try:
-            _warm(options)
-        except Exception as error:
-            return {"ready": False, "reasons": [f"the fork engine does not start here: {error}"], "faults": None}
-        job = GradingJob(REFERENCE_ID, self.assignment, str(self.folder), str(self.folder), options)
-        check = judge(grade_submission(job))
-        faults = sorted(check.faults)
-        ready = check.ok or (self.accept is not None and faults == self.accept and not check.problems)
-        return {"ready": ready, "reasons": [] if check.ok else check.lines(), "faults": faults,
-                "seconds": time.monotonic() - started}
-
-
-def _plugin_on_this_worker(name: str) -> GraderPlugin:
-    from distributed import get_worker
-
-    plugin = get_worker().plugins.get(name)
-    if plugin is None or not plugin.state.get("ready"):
-        raise RuntimeError(f"this worker is not ready to grade ({name})")
-    return plugin
-
-
-def _worker_state(name: str, dask_worker=None) -> dict:
-    plugin = dask_worker.plugins.get(name)
-    return dict(plugin.state) if plugin is not None else {"ready": False, "reasons": ["the plugin never reached it"]}
-
-
-def _wake_waiting_jobs(dask_scheduler=None) -> int:
-    """On the scheduler: send jobs that found no worker to the workers that have their resource now.
-
-    Dask looks again at such (``no-worker``) jobs when a worker joins, not when a worker's resources
-    change, which is how a worker becomes ready here (after its reference check, also when it was
-    restarted after a crash); the client calls this every :data:`WAKE_INTERVAL` seconds.
-    """
-    schedule = getattr(dask_scheduler, "bulk_schedule_unrunnable_after_adding_worker", None)
-    woken = 0
-    for state in list(dask_scheduler.workers.values()) if schedule else []:
-        recommendations = schedule(state)
-        if recommendations:
-            dask_scheduler.transitions(recommendations, stimulus_id=f"dlcourse-ready-{time.time()}")
-            woken += len(recommendations)
-    return woken
-
-
-def grade_on_worker(job: JobData) -> SubmissionResult:
-    """Runs on a worker: the job's files into a private folder, graded against the plugin's masters."""
-    from distributed import get_worker
-
-    worker = get_worker()
-    worker.log_event(STARTED_TOPIC, {"key": worker.get_current_task(), "worker": worker.address})
-    plugin = _plugin_on_this_worker(job.plugin)
-    scratch = make_dir("dlcourse-job-")  # named after this process: swept if a student's code kills it
-    try:
-        folder = unpack_folder(job.files, scratch / "submitted" / job.student_id / job.assignment)
-        grading = GradingJob(job.student_id, job.assignment, str(folder), str(plugin.folder),
-                             _local_options(job.options), fingerprint=job.fingerprint)
-        return grade_submission(grading)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def crashed_result(job: GradingJob, message: str) -> SubmissionResult:
@@ -297,53 +81,6 @@ def crashed_result(job: GradingJob, message: str) -> SubmissionResult:
     return SubmissionResult(job.student_id, job.assignment, Status.CRASHED, notebooks, warnings=[message])
 
 
-def security(folder: str | Path | None):
-    """Dask's TLS settings from a folder that :func:`make_certificates` wrote (None: no TLS)."""
-    if not folder:
-        return None
-    from distributed.security import Security
-
-    folder = Path(folder)
-    missing = [name for name in (CA_FILE, CERT_FILE, KEY_FILE) if not (folder / name).is_file()]
-    if missing:
-        raise GradingRefused(f"no TLS certificates in {folder} (missing {', '.join(missing)}); "
-                             "make them with `dlcourse cluster-certs DIR`")
-    ca, cert, key = (str(folder / name) for name in (CA_FILE, CERT_FILE, KEY_FILE))
-    return Security(tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, tls_scheduler_cert=cert,
-                    tls_scheduler_key=key, tls_worker_cert=cert, tls_worker_key=key, require_encryption=True)
-
-
-def make_certificates(folder: Path, days: int = CERT_DAYS, name: str = "dlcourse") -> list[Path]:
-    """A private CA and one certificate it signs, for the scheduler, the workers and the client (openssl)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    if shutil.which("openssl") is None:
-        raise GradingRefused("openssl is not installed (Debian: apt-get install openssl)")
-    paths = {n: folder / n for n in (CA_FILE, "ca-key.pem", CERT_FILE, KEY_FILE, "node.csr")}
-    old = os.umask(0o077)
-    try:
-        commands = [
-            ["openssl", "req", "-x509", "-newkey", "rsa:3072", "-nodes", "-days", str(days), "-subj",
-             f"/CN={name} course CA", "-keyout", paths["ca-key.pem"], "-out", paths[CA_FILE]],
-            ["openssl", "req", "-newkey", "rsa:3072", "-nodes", "-subj", f"/CN={name}", "-keyout",
-             paths[KEY_FILE], "-out", paths["node.csr"]],
-            ["openssl", "x509", "-req", "-in", paths["node.csr"], "-CA", paths[CA_FILE], "-CAkey",
-             paths["ca-key.pem"], "-CAcreateserial", "-days", str(days), "-out", paths[CERT_FILE]],
-        ]
-        for command in commands:
-            process = subprocess.run([str(c) for c in command], capture_output=True, text=True)
-            if process.returncode != 0:
-                raise GradingRefused(f"openssl failed: {process.stderr.strip()[-500:]}")
-    finally:
-        os.umask(old)
-    paths["node.csr"].unlink(missing_ok=True)
-    (folder / "ca.srl").unlink(missing_ok=True)
-    return [paths[n] for n in (CA_FILE, "ca-key.pem", CERT_FILE, KEY_FILE)]
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
 
 class ClusterExecutor(concurrent.futures.Executor):
     """``submit(grade_submission, job)`` on a Dask cluster, as data; a ``concurrent.futures.Future`` back.
@@ -354,7 +91,7 @@ class ClusterExecutor(concurrent.futures.Executor):
     :func:`grade_on_worker`; the benchmark passes a stand-in, then ``prepare=False`` skips the plugin).
     """
 
-    def __init__(self, address: str, *, tls: str | Path | None = None, force: bool = False, log=_stderr,
+    def __init__(self, address: str, *, tls: str | Path | None = None, force: bool = False, log=logger.info,
                  allowed_failures: int = ALLOWED_FAILURES, remote=None, prepare: bool = True,
                  worker_wait: float = WORKER_WAIT, unisolated: bool = False):
         try:
@@ -411,7 +148,7 @@ class ClusterExecutor(concurrent.futures.Executor):
     def _local_env(self) -> dict[str, str]:
         env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         if self.unisolated:
-            env[UNISOLATED_ENV] = "1"  # this machine, and the instructor said so (--no-isolation)
+            env[WORKER_UNISOLATED] = "1"  # this machine, and the instructor said so (--no-isolation)
         return env
 
     def _dashboard(self) -> str:
@@ -562,36 +299,3 @@ class ClusterExecutor(concurrent.futures.Executor):
                 cluster.close(timeout=CLOSE_TIMEOUT)  # a worker restarting mid-check is not waited for long
             except Exception as error:  # its processes end with this one (daemonic); the grades are stored
                 self.log(f"cluster: the local cluster did not close within {CLOSE_TIMEOUT} s ({error})")
-
-
-def run_worker(scheduler: str, *, tls: str | Path | None = None, unisolated: bool = False,
-               resources: dict[str, float] | None = None, name: str | None = None, log=_stderr) -> int:
-    """``dlcourse worker SCHEDULER``: one Dask worker (one job at a time, under a nanny that restarts it)."""
-    from distributed import Nanny
-
-    problem = isolation_problem()
-    if problem and not unisolated:
-        log(f"dlcourse worker: cannot isolate students' code on this machine: {problem}.\n"
-            "Install bubblewrap (see docs/cluster.md), or pass --no-isolation to grade only clients that "
-            "asked for --no-isolation.")
-        return 1
-    env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    if unisolated:
-        env[UNISOLATED_ENV] = "1"
-    sec = security(tls)
-    address = scheduler if "://" in scheduler else f"{'tls' if sec else 'tcp'}://{scheduler}"
-
-    async def serve() -> None:
-        async with Nanny(address, nthreads=1, security=sec, resources=resources or None, name=name, env=env) as nanny:
-            log(f"dlcourse worker: joined {address} as {nanny.worker_address}; isolation: "
-                f"{'off (--no-isolation)' if problem or unisolated else 'bubblewrap'}")
-            await nanny.finished()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        return 0
-    except (OSError, TimeoutError) as error:
-        log(f"dlcourse worker: cannot reach the scheduler at {address}: {error}")
-        return 1
-    return 0

@@ -12,8 +12,8 @@ and returns the cells that did not get full marks, each with its reason.
 The check is cached in ``autograded/.reference/<assignment>/reference.json``
 under a fingerprint of the master, the options, the grader's version, the
 data sets present and the host, and in the machine's cache
-(``$DLCOURSE_CACHE``, else ``$XDG_CACHE_HOME/dlcourse``, else
-``~/.cache/dlcourse``: ``reference/<fingerprint>.json``), so it costs one
+(``$DLCOURSE_CACHE``, else the user cache folder that platformdirs names,
+``$XDG_CACHE_HOME/dlcourse`` or ``~/.cache/dlcourse``: ``reference/<fingerprint>.json``), so it costs one
 notebook run per assignment and machine, also across copies of a course.
 (The file's name is not ``.dlcourse-result.json``, so nothing takes the
 reference for a student.)
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import socket
 from concurrent.futures import Executor
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..core.config import cache_dir
 from ..core.course import CourseLayout
 from ..core.notebook import atomic_write, grade_id, is_test_cell
 from .results import GRADER_FAULT, GRADER_VERSION, GradingOptions, Status, SubmissionResult
@@ -109,11 +109,8 @@ def reference_fingerprint(master_dir: Path, options: GradingOptions) -> str:
 
 
 def machine_cache() -> Path:
-    """This machine's dlcourse cache folder (it need not exist)."""
-    if os.environ.get("DLCOURSE_CACHE"):
-        return Path(os.environ["DLCOURSE_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "dlcourse"
+    """This machine's dlcourse cache folder (it need not exist): :func:`dlcourse.core.config.cache_dir`."""
+    return cache_dir()
 
 
 def _read_check(path: Path, stamp: str) -> dict | None:

@@ -44,13 +44,14 @@ import socket
 import struct
 import sys
 
+from ..core.config import ZYGOTE_CHILDREN, ZYGOTE_KEY, ZYGOTE_LISTEN_FD, environment
+
 #: A frame's header: its kind (one byte) and the payload's length.
 HEADER = struct.Struct("!cQ")
 WORKDIR = "/home/student/work"
 #: The environment of a zygote shared by the workers of one ``dlcourse grade``: the descriptor of the
 #: listening socket they connect to, the options it was started for, and after how many children it retires.
-LISTEN_FD_ENV, SHARED_KEY_ENV, CHILDREN_ENV = "DLCOURSE_ZYGOTE_LISTEN_FD", "DLCOURSE_ZYGOTE_KEY", \
-    "DLCOURSE_ZYGOTE_CHILDREN"
+LISTEN_FD_ENV, SHARED_KEY_ENV, CHILDREN_ENV = ZYGOTE_LISTEN_FD, ZYGOTE_KEY, ZYGOTE_CHILDREN
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -112,12 +113,13 @@ def main() -> None:
     control = socket.socket(fileno=0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
     threads = len(os.listdir("/proc/self/task"))
-    hello = {"ready": True, "threads": threads, "pid": os.getpid(), "key": os.environ.get(SHARED_KEY_ENV, "")}
+    hello = {"ready": True, "threads": threads, "pid": os.getpid(), "key": environment(SHARED_KEY_ENV) or ""}
     control.send(json.dumps(hello).encode())
     listener = None
-    if os.environ.get(LISTEN_FD_ENV, "").isdigit():  # shared: every grading worker connects here
-        listener = socket.socket(fileno=int(os.environ[LISTEN_FD_ENV]))
-    _serve_forks(libc, control, listener, hello, int(os.environ.get(CHILDREN_ENV, "0") or 0))
+    listen_fd = environment(LISTEN_FD_ENV) or ""
+    if listen_fd.isdigit():  # shared: every grading worker connects here
+        listener = socket.socket(fileno=int(listen_fd))
+    _serve_forks(libc, control, listener, hello, int(environment(CHILDREN_ENV) or 0))
 
 
 def _serve_forks(libc, control: socket.socket, listener: socket.socket | None, hello: dict, most: int) -> None:

@@ -45,6 +45,7 @@ from pathlib import Path
 from .isolation import CGroup, Limits, Sandbox
 from .kernel import OUTPUT_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun
 from ..bridge.errors import REPLY_LIMIT_BYTES, CellTimeout, KernelDied, no_reply, reply_too_large, unreadable_reply
+from ..core.config import ZYGOTE_SOCKET, environment
 from ..core.notebook import is_test_cell, new_output, strip_magics
 from .scratch import make_dir, start_time
 from .child import CHILDREN_ENV, HEADER, LISTEN_FD_ENV, SHARED_KEY_ENV, ProtocolError
@@ -159,7 +160,7 @@ class ZygoteRetired(KernelDied):
 
 
 #: Where a worker finds the zygote that ``dlcourse grade`` shares among its workers (:class:`SharedZygoteHost`).
-SHARED_SOCKET_ENV = "DLCOURSE_ZYGOTE_SOCKET"
+SHARED_SOCKET_ENV = ZYGOTE_SOCKET
 
 
 class SharedZygote(Zygote):
@@ -282,9 +283,9 @@ def zygote_for(isolate: bool, limits: Limits, read_only: list[Path]) -> Zygote:
             _leave_shared()
         else:
             close_zygote()
-    if _zygote is None and not _shared_refused and os.environ.get(SHARED_SOCKET_ENV):
+    if _zygote is None and not _shared_refused and environment(SHARED_SOCKET_ENV):
         try:
-            _zygote = SharedZygote(os.environ[SHARED_SOCKET_ENV], key)
+            _zygote = SharedZygote(environment(SHARED_SOCKET_ENV), key)
         except ZygoteRetired:
             _shared_refused = True
     if _zygote is None:

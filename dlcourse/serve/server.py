@@ -20,6 +20,7 @@ import secrets
 import signal
 from pathlib import Path
 
+from ..core.config import serve_database
 from ..core.course import CourseLayout
 from ..grading.results import GradingOptions
 from ..lms.roster import Roster
@@ -38,7 +39,7 @@ def state_dir(layout: CourseLayout, settings: ServeSettings) -> Path:
 
 
 def database_url(layout: CourseLayout, settings: ServeSettings) -> str:
-    return settings.database or os.environ.get("DLCOURSE_SERVE_DATABASE") \
+    return settings.database or serve_database() \
         or f"sqlite:///{state_dir(layout, settings) / 'serve.db'}"
 
 

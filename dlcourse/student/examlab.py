@@ -46,6 +46,7 @@ from pathlib import Path
 import nbformat
 
 from . import lab
+from ..core.config import lab_token
 from ..core.course import find_course_root
 
 SITTING_DIR = "exam-sitting"
@@ -209,7 +210,7 @@ def sit(course_root: Path, name: str, *, minutes: float | None, student: str | N
         print("dlcourse lab --exam: warning: this machine cannot take the network from the kernel "
               "(no unprivileged user namespaces); the kernel has the network", file=stream, flush=True)
     command = lab.lab_command(folder, port=port, open_browser=open_browser, ip=ip, instructor=False, extra=extra,
-                              token=token if token is not None else os.environ.get("DLCOURSE_LAB_TOKEN"))
+                              token=token if token is not None else lab_token())
     print(f"dlcourse lab --exam: {name} for {state['student']}, hand-in at {deadline:%H:%M:%S} "
           f"(the notebook is saved every {AUTOSAVE_SECONDS} s; Ctrl+C ends the sitting and hands in)",
           file=stream, flush=True)
