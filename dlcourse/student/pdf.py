@@ -46,6 +46,8 @@ from urllib.parse import unquote, urlsplit
 
 import nbformat
 
+from ..core.config import chromium_override, mathjax_override
+
 log = logging.getLogger("dlcourse.student.pdf")
 
 PLAYWRIGHT_VERSION = "1.65.2"
@@ -147,7 +149,7 @@ class PdfResult:
 
 def find_chromium() -> str | None:
     """A local Chrome/Chromium executable, or None."""
-    explicit = os.environ.get("DLCOURSE_CHROMIUM")
+    explicit = chromium_override()
     if explicit:
         return explicit if os.access(explicit, os.X_OK) else None
     for candidate in CHROMIUM_CANDIDATES:
@@ -163,8 +165,8 @@ def find_chromium() -> str | None:
 def find_mathjax(extra: list[Path] | None = None) -> Path | None:
     """A folder holding MathJax 2 (``MathJax.js`` and ``config/``), or None."""
     candidates = []
-    if os.environ.get("DLCOURSE_MATHJAX"):
-        candidates.append(Path(os.environ["DLCOURSE_MATHJAX"]))
+    if mathjax_override():
+        candidates.append(mathjax_override())
     candidates += list(extra or [])
     here = Path.cwd()
     for folder in (here, *here.parents):
