@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import importlib.util
 import random
 import re
 import shutil
+from html.parser import HTMLParser
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -286,3 +289,91 @@ def test_a_statements_figures_and_attachments_come_with_the_exam(tmp_path):
     assert "figures/exam-test-linear.png" in question.source and question["attachments"] == text["attachments"]
     paper = exam.paper_cells(built.versions[0], key=False)
     assert any(c.get("attachments") == text["attachments"] for c in paper)
+
+
+# --------------------------------------------------------------------------
+# The texts: Jinja2 templates in dlcourse/exam/templates/.
+
+_HOSTILE = ['<script>alert("x")</script>', "</td></tr></table><img src=x onerror=alert(1)>", "a & b < c > d",
+            "'quoted' \"twice\"", "<!-- open comment", "&amp; already &lt;escaped&gt;"]
+#: Every tag the paper's and the key's HTML may hold: a user's string that added one would be markup.
+_PAPER_TAGS = {"style", "div", "h1", "h2", "p", "b", "br", "table", "tr", "td", "th", "ul", "li", "span", "code"}
+
+
+class _Page(HTMLParser):
+    """The tags of an HTML text and its text as a browser shows it (entities decoded)."""
+
+    def __init__(self, source: str):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.texts = set(), []
+        self.feed(source)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+
+    def handle_data(self, data):
+        self.texts.append(data)
+
+    def handle_comment(self, data):
+        self.tags.add("<!--")
+
+
+def _html_cells(cells) -> list[str]:
+    return [c.source for c in cells if c.cell_type == "markdown" and c.source.startswith("<")]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_paper_and_the_key_escape_html_in_every_name_title_task_test_and_code_line(seed):
+    """Strings from the masters and the command line reach the HTML only as text: no tag, no comment."""
+    rng = random.Random(seed)
+    version = copy.deepcopy(rng.choice(exam.plan_versions(ROOT, "final", seed=seed, variants=2)))
+    counter = iter(range(10**6))
+    both, key_only = [], []
+
+    def hostile(where: list) -> str:
+        text = f"{rng.choice(_HOSTILE)} {next(counter)}"
+        where.append(text)
+        return text
+
+    version.name = hostile(both)
+    for item in version.items:
+        item.title = hostile(both)
+        for part in item.parts:
+            part.task, part.partial = hostile(both), hostile(key_only)
+        for test in item.tests:
+            test.cell = hostile(key_only)
+        cell = rng.choice(item.cells)
+        cell.source += "\n" + hostile(both)  # a line of the template, outside every solution region
+    for shown in version.choices:
+        shown.question.key = hostile(key_only)
+    for key, expected in ((False, both), (True, both + key_only)):
+        pages = [_Page(source) for source in _html_cells(exam.paper_cells(version, key=key))]
+        tags = set().union(*(page.tags for page in pages))
+        assert tags <= _PAPER_TAGS, f"markup from a user's string in the {'key' if key else 'paper'}: " \
+                                    f"{sorted(tags - _PAPER_TAGS)}"
+        text = "\n".join(t for page in pages for t in page.texts)
+        missing = [s for s in expected if s not in text]
+        assert not missing, f"not shown as text in the {'key' if key else 'paper'}: {missing}"
+
+
+_JINJA_SYNTAX = re.compile(r"\{\{-? *[\w.|() ]+-?\}\}|\{%-? *(if|elif|else|endif|for|endfor|include|set)\b|\{#")
+
+
+def test_every_exam_template_is_rendered_and_no_template_syntax_is_left_in_the_texts(monkeypatch):
+    from dlcourse.core import templates
+    from dlcourse.exam import plan
+
+    folder = Path(exam.__file__).parent / "templates"
+    rendered = []
+    monkeypatch.setattr(plan, "render", lambda package, name, **context: (
+        rendered.append(name), templates.render(package, name, **context))[1])
+    version = exam.plan_versions(ROOT, "final", seed=1, variants=2)[1]
+    texts = [c.source for key in (False, True) for c in exam.paper_cells(version, key=key)]
+    texts += [c.source for c in exam.exam_notebook(version).cells]
+    included = {name for path in folder.iterdir() for name in re.findall(r'\{% include "([^"]+)" %\}',
+                                                                           path.read_text())}
+    assert set(rendered) | included == {path.name for path in folder.iterdir()}
+    masters = "\n".join(path.read_text() for path in (ROOT / "source").glob("*/*.ipynb"))
+    left = [m.group(0) for text in texts for m in _JINJA_SYNTAX.finditer(text) if m.group(0) not in masters]
+    assert not left, f"template syntax left in the exam's texts: {left[:5]}"
