@@ -196,6 +196,23 @@ def test_building_again_with_fewer_versions_leaves_no_old_version_to_grade(tmp_p
     assert exam.read_course(course)[0].keys() == exam.read_course(ROOT)[0].keys()
 
 
+def test_a_build_that_is_refused_writes_and_removes_nothing(tmp_path):
+    """plan_build checks everything (here: a room too small for the students) before write_build touches a file."""
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "source", course / "source")
+    layout = CourseLayout(course)
+    exam.build_exam(layout, "mid", variants=3, pdf=False, items=["linear"], papers=["recht"])
+    before = {p: p.read_bytes() for p in course.rglob("*") if p.is_file()}
+    plan = exam.plan_build(layout, "mid", exam.ExamOptions(variants=2, pdf=False, items=["linear"]))
+    assert {p.relative_to(course).as_posix() for p in plan.stale} == {"source/mid_v1/exam.ipynb",
+                                                                      "source/mid_v2/exam.ipynb",
+                                                                      "source/mid_v3/exam.ipynb"}
+    with pytest.raises(exam.ExamError, match="seats"):
+        exam.build_exam(layout, "mid", variants=2, pdf=False, items=["linear"], papers=["recht"], room=(2, 2),
+                        students=[f"s{n}" for n in range(5)])
+    assert {p: p.read_bytes() for p in course.rglob("*") if p.is_file()} == before
+
+
 def test_the_student_kit_leaves_an_exam_out(tmp_path):
     from dlcourse.authoring.kit import _write_release
 
