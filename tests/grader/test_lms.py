@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse.lms.collect import collect, parse_deadline
+from dlcourse.lms.collect import collect, parse_deadline, plan_collect, write_collect
 from dlcourse.core.course import CourseLayout
 from dlcourse.lms.export import (CANVAS_COLUMNS, MOODLE_COLUMNS, GradeRow, canvas_csv, moodle_feedback_name,
                              moodle_worksheet, plain_csv)
@@ -344,6 +344,38 @@ def test_collecting_again_changes_nothing_and_keeps_earlier_warnings(tmp_path):
     assert {k: v for k, v in read_groups(layout, ASSIGNMENT).items() if k not in ("s09", "s10")} == groups
     assert "'Charles Babbage' is not on the roster" in warnings_text(layout)
     assert "s01 is in two groups" in warnings_text(layout)
+
+
+def _random_moodle_download(path: Path, rng: random.Random) -> Path:
+    """Hand-ins of random groups (some overlapping, some with a stranger), at random times."""
+    entries = []
+    for index in range(rng.randint(2, 6)):
+        group = rng.sample([s.student_id for s in STUDENTS], rng.choice([1, 2, 2, 3]))
+        names = [BY_ID[m].name for m in group] + (["Charles Babbage"] if rng.random() < 0.2 else [])
+        uploader = BY_ID[group[0]]
+        entries.append((uploader.name, uploader.lms_id, {NOTEBOOK: notebook_bytes(", ".join(names), marker=str(index))},
+                        at(9 + rng.randint(0, 3), rng.randint(0, 59))))
+    return moodle_zip(path, entries)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_plan_collect_writes_nothing_and_writing_its_plan_is_what_collect_does(tmp_path, seed):
+    from tiny_course import tree_digest
+
+    rng = random.Random(seed)
+    downloads = [_random_moodle_download(tmp_path / f"m{i}.zip", rng) for i in range(2)]
+    planned, direct = bare_course(tmp_path / "planned"), bare_course(tmp_path / "direct")
+    for download in downloads:  # the second download meets what the first collected
+        before = (tree_digest(planned.submitted), tree_digest(planned.reports))
+        plan = plan_collect(planned, ASSIGNMENT, download, deadline=DEADLINE)
+        assert (tree_digest(planned.submitted), tree_digest(planned.reports)) == before
+        from_plan = write_collect(plan)
+        report = collect(direct, ASSIGNMENT, download, deadline=DEADLINE)
+        assert from_plan.rows == report.rows and from_plan.warnings == report.warnings
+        assert from_plan.groups == report.groups
+        assert tree_digest(planned.submitted) == tree_digest(direct.submitted)
+        assert collect_rows(planned) == collect_rows(direct)
+        assert read_groups(planned, ASSIGNMENT) == read_groups(direct, ASSIGNMENT)
 
 
 def test_a_group_of_one_is_warned_unless_the_course_allows_one(tmp_path):
