@@ -11,7 +11,7 @@
 * **handin**: a folder of ``dlcourse handin`` zips (``<assignment>_<names>.zip``).
 
 A hand-in may hold the notebooks and PDFs themselves or a ``dlcourse handin``
-zip. Its group is the names cell of its notebook (:func:`dlcourse.student.handin.read_names`),
+zip. Its group is the names cell of its notebook (:func:`dlcourse.student.names.read_names`),
 matched to ``roster.csv``; without a names cell, the LMS's own account (the
 participant, the Canvas user, the GitHub user) is the student. The group's
 hand-in goes to ``submitted/<representative>/<assignment>/`` (the member
