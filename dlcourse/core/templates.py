@@ -22,7 +22,8 @@ def environment(package: str) -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "xml.j2"),
                                             default_for_string=False, default=False),
         undefined=jinja2.StrictUndefined,  # a missing value is an error, never an empty string in a page
-        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+        auto_reload=False)  # the templates are the package's: no stat of the file at every render
 
 
 def render(package: str, name: str, /, **context) -> str:
