@@ -31,6 +31,13 @@ payload: ``C`` a cell (JSON) and its result (JSON), ``W`` a test's request
 bytes, read by the grader with ``weights_only``), ``T`` the tar archive, ``J`` a short
 JSON message. Everything here runs where the student's code runs: nothing
 here is trusted by the grader.
+
+Why one module of about 500 lines: it is the whole of what runs on the
+student's side of the fork engine's isolation boundary, from the zygote's
+imports to the child's namespaces, mounts and frames. Kept in one file, the
+code a security review must read is one file, and nothing else of dlcourse is
+imported into the sandbox by accident (the bridge's agent and wire only, inside
+the child).
 """
 
 from __future__ import annotations
