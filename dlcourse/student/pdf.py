@@ -35,13 +35,14 @@ import html as html_lib
 import logging
 import mimetypes
 import os
+import platform
 import re
 import shutil
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from urllib.parse import unquote, urlsplit
 
 import nbformat
@@ -52,16 +53,36 @@ log = logging.getLogger("dlcourse.student.pdf")
 
 PLAYWRIGHT_VERSION = "1.65.2"
 
-# Where a local Chromium may be. The first that exists wins.
-CHROMIUM_CANDIDATES = (
+# Where each platform installs Chrome, Chromium and Edge (all Chromium underneath, all driven the same
+# way). The first that exists wins; then the names on PATH (CHROMIUM_NAMES).
+LINUX_BROWSERS = (
     "/usr/bin/chromium",
     "/usr/bin/chromium-browser",
     "/usr/bin/google-chrome",
     "/usr/bin/google-chrome-stable",
+    "/opt/google/chrome/chrome",
+    "/usr/bin/microsoft-edge",
+    "/usr/bin/microsoft-edge-stable",
+    "/opt/microsoft/msedge/msedge",
     "/snap/bin/chromium",
-    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
-    "/Applications/Chromium.app/Contents/MacOS/Chromium",
 )
+# macOS: in /Applications, or in the user's own ~/Applications when installed without admin rights.
+MACOS_BROWSERS = (
+    "Google Chrome.app/Contents/MacOS/Google Chrome",
+    "Chromium.app/Contents/MacOS/Chromium",
+    "Microsoft Edge.app/Contents/MacOS/Microsoft Edge",
+)
+# Windows: under these folders (environment variables), machine-wide or per user. Edge comes with Windows.
+WINDOWS_FOLDERS = ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA")
+WINDOWS_BROWSERS = (
+    r"Google\Chrome\Application\chrome.exe",
+    r"Chromium\Application\chrome.exe",
+    r"Microsoft\Edge\Application\msedge.exe",
+)
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome",
+                  "microsoft-edge", "microsoft-edge-stable", "msedge")
+#: Linux's and macOS's system-wide places (the name callers knew).
+CHROMIUM_CANDIDATES = (*LINUX_BROWSERS, *(f"/Applications/{app}" for app in MACOS_BROWSERS))
 
 # Folders that hold MathJax 2 (the one with MathJax.js at its top).
 MATHJAX_CANDIDATES = (
@@ -94,11 +115,13 @@ CHROMIUM_ARGS = (
 )
 
 INSTALL_HINT = (
-    "No PDF engine found. Install a local Chromium, MathJax and Playwright:\n"
-    "    sudo apt-get install chromium libjs-mathjax poppler-utils   (Debian/Ubuntu)\n"
-    f"    pip install playwright=={PLAYWRIGHT_VERSION}                   (no browser download needed)\n"
-    "or point DLCOURSE_CHROMIUM at a Chrome/Chromium you have. With internet access,\n"
-    "`--allow-browser-download` lets nbconvert fetch its own Chromium instead.\n"
+    "No PDF engine found. The PDF is printed by a Chrome, Chromium or Edge browser through Playwright:\n"
+    "    Windows:       Edge comes with Windows; or install Google Chrome (https://www.google.com/chrome/)\n"
+    "    macOS:         install Google Chrome into Applications (or: brew install --cask chromium)\n"
+    "    Debian/Ubuntu: sudo apt-get install chromium libjs-mathjax\n"
+    f"    and, where it is missing: pip install playwright=={PLAYWRIGHT_VERSION}  (no browser download needed)\n"
+    "or point DLCOURSE_CHROMIUM at the browser's program. With internet access,\n"
+    "`--allow-browser-download` lets Playwright fetch its own Chromium instead (on Colab, use this).\n"
     "(A TeX installation with xelatex, e.g. `apt-get install texlive-xetex`, also works.)"
 )
 
@@ -147,15 +170,28 @@ class PdfResult:
 # Finding the tools.
 
 
+def browser_places(system: str | None = None, environ=None, home: Path | None = None) -> list[str]:
+    """Where ``system`` ("Linux", "Darwin", "Windows"; default this one) installs Chrome, Chromium and Edge."""
+    system = system or platform.system()
+    environ = os.environ if environ is None else environ
+    if system == "Windows":
+        folders = [environ[name] for name in WINDOWS_FOLDERS if environ.get(name)]
+        return [str(PureWindowsPath(folder, browser)) for folder in folders for browser in WINDOWS_BROWSERS]
+    if system == "Darwin":
+        home = home or Path.home()
+        return [str(Path(folder, app)) for folder in ("/Applications", home / "Applications") for app in MACOS_BROWSERS]
+    return list(LINUX_BROWSERS)
+
+
 def find_chromium() -> str | None:
-    """A local Chrome/Chromium executable, or None."""
+    """A local Chrome, Chromium or Edge executable, or None."""
     explicit = chromium_override()
     if explicit:
         return explicit if os.access(explicit, os.X_OK) else None
-    for candidate in CHROMIUM_CANDIDATES:
+    for candidate in browser_places():
         if os.access(candidate, os.X_OK):
             return candidate
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"):
+    for name in CHROMIUM_NAMES:
         found = shutil.which(name)
         if found:
             return found
@@ -210,7 +246,7 @@ def describe() -> str:
     playwright = ("installed" if playwright_available()
                   else f"not installed (pip install playwright=={PLAYWRIGHT_VERSION})")
     lines = [
-        f"Chromium:   {chromium or 'not found (apt-get install chromium, or set DLCOURSE_CHROMIUM)'}",
+        f"Browser:    {chromium or 'no Chrome, Chromium or Edge found (install one, or set DLCOURSE_CHROMIUM)'}",
         f"Playwright: {playwright}",
         f"MathJax:    {mathjax or 'not found (apt-get install libjs-mathjax, or set DLCOURSE_MATHJAX); '}"
         + ("" if mathjax else "formulas need internet"),

@@ -164,6 +164,45 @@ def test_no_engine_says_what_to_install(tmp_path, monkeypatch):
     assert not (tmp_path / "x.pdf").exists()
 
 
+@pytest.mark.parametrize("browser", [r"Google\Chrome\Application\chrome.exe",
+                                     r"Microsoft\Edge\Application\msedge.exe",
+                                     r"Chromium\Application\chrome.exe"])
+def test_browser_places_on_windows_are_under_program_files_and_local_app_data(browser):
+    environ = {"PROGRAMFILES": r"C:\Program Files", "PROGRAMFILES(X86)": r"C:\Program Files (x86)",
+               "LOCALAPPDATA": r"C:\Users\ada\AppData\Local"}
+    places = pdf.browser_places("Windows", environ)
+    for folder in environ.values():
+        assert f"{folder}\\{browser}" in places
+
+
+def test_browser_places_on_macos_are_in_applications_and_the_users_applications(tmp_path):
+    places = pdf.browser_places("Darwin", {}, home=tmp_path)
+    for app in ("Google Chrome", "Chromium", "Microsoft Edge"):
+        assert f"/Applications/{app}.app/Contents/MacOS/{app}" in places
+        assert str(tmp_path / "Applications" / f"{app}.app" / "Contents" / "MacOS" / app) in places
+
+
+def test_find_chromium_finds_a_browser_in_the_places_of_this_platform(tmp_path, monkeypatch):
+    """A browser put where this platform's list says is found (the lists are read, not a fixed path)."""
+    browser = tmp_path / "Microsoft Edge.app" / "Contents" / "MacOS" / "Microsoft Edge"
+    browser.parent.mkdir(parents=True)
+    browser.write_text("#!/bin/sh\n")
+    browser.chmod(0o755)
+    monkeypatch.delenv("DLCOURSE_CHROMIUM", raising=False)
+    monkeypatch.setattr(pdf, "browser_places", lambda: ["/nonexistent/chrome", str(browser)])
+    assert pdf.find_chromium() == str(browser)
+
+
+def test_no_engine_message_names_the_browsers_of_each_platform(tmp_path, monkeypatch):
+    monkeypatch.setattr(pdf, "find_chromium", lambda: None)
+    monkeypatch.setattr(pdf, "latex_available", lambda: False)
+    notebook = nbformat.v4.new_notebook()
+    with pytest.raises(pdf.PdfEngineMissing) as error:
+        pdf.notebook_to_pdf(notebook, tmp_path / "x.pdf")
+    for needle in ("Windows:", "Edge", "macOS:", "Google Chrome", "DLCOURSE_CHROMIUM", "--allow-browser-download"):
+        assert needle in str(error.value)
+
+
 def test_a_page_with_a_remote_image_exports_within_60_s_with_typeset_math(tmp_path):
     """Offline, a page that asks for an external resource still exports (the stock template hangs on a CDN),
     and its math is typeset by the local MathJax."""
