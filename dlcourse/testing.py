@@ -551,6 +551,8 @@ if result["parameters"] == want_parameters and result["buffers"] == want_buffers
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
     result["outputs"] = [o.detach() if isinstance(o, torch.Tensor) else o for o in outs]
     result["buffers_after"] = [sample(b) for b in buffers]
+    if callable(grad_outputs):  # the reference's side draws the random loss from its own outputs
+        grad_outputs = grad_outputs(result["outputs"])
     if grad_outputs is not None and len(outs) == len(grad_outputs) and all(
             isinstance(o, torch.Tensor) and list(o.shape) == list(g.shape) for o, g in zip(outs, grad_outputs)):
         sum((o * g).sum() for o, g in zip(outs, grad_outputs)).backward()
@@ -602,11 +604,15 @@ def _compare_once(make: str, reference: torch.nn.Module, arguments: list, *, nam
     shapes = dict(want_parameters=[list(p.shape) for p in reference.parameters()],
                   want_buffers=[list(b.shape) for b in reference.buffers() if b.is_floating_point()])
     setup = dict(shapes, training=mode == "train", seed=seed, dtype=dtype, inputs=arguments)
-    outputs = _run_model_here(reference, grad_outputs=None, **setup)["outputs"]
-    generator = rng(1000 + seed)
-    grad_outputs = [torch.randn(o.shape, generator=generator, dtype=o.dtype) for o in outputs]
-    want = _run_model_here(reference, grad_outputs=grad_outputs, **setup)
-    got = student.run(_MODEL_RUN.replace("MAKE", make), grad_outputs=grad_outputs, **setup)
+    drawn = []
+
+    def draw_grad_outputs(outputs):
+        generator = rng(1000 + seed)
+        drawn.extend(torch.randn(o.shape, generator=generator, dtype=o.dtype) for o in outputs)
+        return drawn
+
+    want = _run_model_here(reference, grad_outputs=draw_grad_outputs, **setup)
+    got = student.run(_MODEL_RUN.replace("MAKE", make), grad_outputs=drawn, **setup)
     if got["parameters"] != want["parameters"] or got["buffers"] != want["buffers"]:
         raise AssertionError(_shapes_message(name, got, want))
     what, where = f"{name} in {mode} mode", f"on the same weights as the reference (input {seed})"
@@ -641,6 +647,60 @@ def _assert_close_model(actual, expected, rtol: float, atol: float, name: str, h
 
 
 # --------------------------------------------------------------------------
+# Training loops graded step for step, with feedback that names a mistake only when it is sure.
+
+
+def _close(actual: torch.Tensor, expected: torch.Tensor, rtol: float, atol: float) -> bool:
+    actual, expected = _as_tensor(actual, "a parameter"), _as_tensor(expected, "a parameter")
+    return tuple(actual.shape) == tuple(expected.shape) and bool(
+        ((actual - expected).abs() <= atol + rtol * expected.abs()).all())
+
+
+def _first_parting(got: Sequence[Sequence[torch.Tensor]], expected: Sequence[Sequence[torch.Tensor]], rtol: float,
+                   atol: float) -> tuple[int, int] | None:
+    """(step, parameter) where two trajectories first part, or None when they agree throughout."""
+    if len(got) != len(expected):
+        return (min(len(got), len(expected)), -1)
+    for step, (mine, theirs) in enumerate(zip(got, expected)):
+        for index, (a, b) in enumerate(zip(mine, theirs)):
+            if not _close(a, b, rtol, atol):
+                return step, index
+    return None
+
+
+def assert_same_trajectory(got: Sequence[Sequence[torch.Tensor]], expected: Sequence[Sequence[torch.Tensor]], *,
+                           what: str, names: Sequence[str], mistakes: dict | None = None, rtol: float = 1e-4,
+                           atol: float = 1e-6) -> None:
+    """The parameters after every step of the student's loop (``got[step][parameter]``) are the reference's.
+
+    ``mistakes`` maps a description of a common mistake ("the optimiser is created again for every batch") to the
+    trajectory the reference gives with that mistake, from the same start and on the same batches. When the
+    student's trajectory is not the reference's, the message names the mistake whose trajectory it follows, step
+    for step; when it follows none, it says only where the two first part (step, parameter, largest difference),
+    never a guess.
+    """
+    parting = _first_parting(got, expected, rtol, atol)
+    if parting is None:
+        return
+    for mistake, trajectory in (mistakes or {}).items():
+        if _first_parting(got, trajectory, rtol, atol) is None:
+            raise AssertionError(f"{what}: your parameters follow, step for step, those of a loop in which "
+                                 f"{mistake}. Fix that and run the check again.")
+    step, index = parting
+    if index < 0:
+        raise AssertionError(f"{what}: your loop took {len(got)} optimiser steps, expected {len(expected)} "
+                             "(one per batch, every epoch)")
+    difference = (_as_tensor(got[step][index], "") - _as_tensor(expected[step][index], "")).abs().max().item() \
+        if tuple(got[step][index].shape) == tuple(expected[step][index].shape) else float("nan")
+    agree = f"steps 1 to {step} agree; " if step else ""
+    known = f" It follows none of the loops this test knows to be wrong ({'; '.join(mistakes)})." if mistakes else ""
+    raise AssertionError(
+        f"{what}: {agree}after step {step + 1} your {names[index]} differs from the reference's by up to "
+        f"{difference:.3g}.{known} Print the loss and the parameters after the first steps and compare them with "
+        "one step worked out by hand.")
+
+
+# --------------------------------------------------------------------------
 # Random draws for property tests.
 
 
@@ -671,6 +731,7 @@ def no_warnings():
 
 __all__ = [
     "Remote", "Student", "StudentCodeError", "assert_close", "assert_equal", "assert_no_forbidden", "assert_same_model",
+    "assert_same_trajectory",
     "assert_shape", "forbidden_names_in", "no_warnings", "numerical_gradient",
     "random_shapes", "random_tensor", "relative_error", "rng", "student",
 ]
