@@ -90,6 +90,23 @@ MUTANTS = [
      _edit("train_autoencoder", (_BATCHES, "range(0, images.shape[0] - batch_size + 1, batch_size)"))),
     ("train_autoencoder", "one epoch too few",
      _edit("train_autoencoder", ("for _epoch in range(epochs):", "for _epoch in range(epochs - 1):"))),
+    # Mistakes that a loss that falls does not reveal: caught step for step against the reference.
+    ("train_autoencoder", "optimiser created again every epoch",
+     _edit("train_autoencoder", ("    optimiser = torch.optim.Adam(model.parameters(), lr=lr)\n", ""),
+           ("        order = torch.randperm(", "        optimiser = torch.optim.Adam(model.parameters(), lr=lr)\n"
+                                            "        order = torch.randperm("))),
+    ("train_autoencoder", "optimiser created again for every batch",
+     _edit("train_autoencoder", ("    optimiser = torch.optim.Adam(model.parameters(), lr=lr)\n", ""),
+           ("            loss = nn.functional.mse_loss(", "            optimiser = torch.optim.Adam(model.parameters(), "
+                                                        "lr=lr)\n            loss = nn.functional.mse_loss("))),
+    ("train_autoencoder", "no reshuffle: one random order for every epoch",
+     _edit("train_autoencoder", ("        order = torch.randperm(images.shape[0])\n", ""),
+           ("    epoch_means = []\n", "    epoch_means = []\n    order = torch.randperm(images.shape[0])\n"))),
+    ("train_autoencoder", "model trained in eval mode", _edit("train_autoencoder", ("model.train()", "model.eval()"))),
+    ("train_autoencoder", "returns the last batch's loss of each epoch",
+     _edit("train_autoencoder", ("epoch_means.append(total / batches)", "epoch_means.append(loss.item())"))),
+    ("train_autoencoder", "losses summed as tensors: every batch's graph kept alive",
+     _edit("train_autoencoder", ("total += loss.item()", "total = total + loss"))),
     # ---- plot_reconstructions
     ("plot_reconstructions", "returns nothing (plt.show() only)",
      _edit("plot_reconstructions", ("    return fig\n", "    plt.show()\n"))),
@@ -197,6 +214,28 @@ def train_autoencoder(model, images, epochs, batch_size=128, lr=1e-3):
             epoch_losses.append(loss.detach())
         losses.append(torch.stack(epoch_losses).mean().item())
     return losses
+'''),
+    ("train_autoencoder", "torch.split of a permutation, statistics.mean, optimiser steps in a helper",
+     '''import statistics
+
+
+def train_autoencoder(model, images, epochs, batch_size=128, lr=1e-3):
+    device = next(model.parameters()).device
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def step(batch):
+        optimiser.zero_grad()
+        loss = ((model(batch) - batch) ** 2).mean()
+        loss.backward()
+        optimiser.step()
+        return loss.item()
+
+    model.train()
+    result = []
+    for _ in range(epochs):
+        batches = torch.split(torch.randperm(len(images)), batch_size)
+        result.append(statistics.mean(step(images[idx].to(device)) for idx in batches))
+    return result
 '''),
     ("plot_reconstructions", "axes from fig.add_subplot, model in eval mode, reshape",
      '''def plot_reconstructions(model, images):
