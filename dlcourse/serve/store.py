@@ -199,6 +199,12 @@ class Store:
                 state=state, score=score, max_score=max_score, result=json.dumps(result) if result else None,
                 graded_at=time.time(), gradings=handins.c.gradings + 1, owner=None, lease_until=None)).rowcount == 1
 
+    def renew(self, owner: str, lease_seconds: float) -> int:
+        """Extend ``owner``'s claims: a live process keeps them, a dead one's run out within one lease."""
+        with self._guard(), self.engine.begin() as db:
+            return db.execute(handins.update().where(handins.c.state == "grading", handins.c.owner == owner).values(
+                lease_until=time.time() + lease_seconds)).rowcount
+
     def requeue(self, *, every_claim: bool = False) -> int:
         """Claims whose lease ran out (all claims, ``every_claim``: a lone SQLite service that restarted)."""
         condition = handins.c.state == "grading"

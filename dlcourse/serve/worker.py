@@ -20,6 +20,7 @@ import json
 import logging
 import shutil
 import threading
+import time
 import uuid
 from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
@@ -39,6 +40,10 @@ from .files import FileStore, handin_files
 from .store import Handin, Store
 
 log = logging.getLogger(__name__)
+#: A claim's lease: renewed every :data:`RENEW_SECONDS` while its process lives; a killed process's claims are
+#: graded again by another process (or this one restarted) at most this long after it died.
+LEASE_SECONDS = 60.0
+RENEW_SECONDS = 10.0
 
 
 def submission_folder(work: Path, handin_id: str) -> Path:
@@ -78,7 +83,7 @@ class Grader:
         self.options, self.workers, self.assignments = options, workers, assignments
         self.on_finished = on_finished or (lambda handin_id: None)
         self.owner = uuid.uuid4().hex
-        self.lease_seconds = lease_seconds or 2 * options.notebook_timeout * 4 + 60
+        self.lease_seconds = lease_seconds or LEASE_SECONDS
         self.references: dict[str, ReferenceCheck] = {}
         self._executor, self._own_executor = executor, executor is None
         self._shared = None
@@ -128,8 +133,11 @@ class Grader:
     # -- the queue ----------------------------------------------------------
 
     def _dispatch(self) -> None:
-        polls = 0
+        renewed = time.monotonic()
         while not self._stop.is_set():
+            if time.monotonic() - renewed > RENEW_SECONDS:
+                self._keep_claims()
+                renewed = time.monotonic()
             if not self._slots.acquire(timeout=0.5):
                 continue
             try:
@@ -139,20 +147,19 @@ class Grader:
                 handin = None
             if handin is None:
                 self._slots.release()
-                polls += 1
-                if polls % 60 == 0:  # another process's claim whose process died
-                    self._requeue_expired()
                 self._wake.wait(timeout=0.5)
                 self._wake.clear()
                 continue
             self._submit(handin)
 
-    def _requeue_expired(self) -> None:
+    def _keep_claims(self) -> None:
+        """Renew this process's leases, and queue again the claims of a process that died."""
         try:
+            self.store.renew(self.owner, self.lease_seconds)
             if self.store.requeue():
                 self._wake.set()
-        except Exception as error:  # noqa: BLE001 - retried at the next poll
-            log.warning("requeueing expired claims failed: %s", error)
+        except Exception as error:  # noqa: BLE001 - retried at the next renewal
+            log.warning("renewing the claims failed: %s", error)
 
     def _submit(self, handin: Handin) -> None:
         try:
