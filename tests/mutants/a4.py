@@ -191,6 +191,12 @@ MUTANTS = [
      _edit("predict", ("torch.softmax(model(x.to(device)), dim=1)", "model(x.to(device))"))),
     ("predict", "softmax over the batch", _edit("predict", ("dim=1)", "dim=0)"))),
     ("predict", "model left in training mode", _edit("predict", ("    model.eval()\n", ""))),
+    ("predict", "no torch.no_grad: the probabilities keep their autograd graph",
+     _edit("predict", ("    with torch.no_grad():\n", "    if True:\n"))),
+    ("predict", "model.eval() only after the first batch (its batch-norm statistics move)",
+     _edit("predict", ("    model.eval()\n", ""), ("            all_labels.append(y.cpu())\n",
+                                                      "            all_labels.append(y.cpu())\n"
+                                                      "            model.eval()\n"))),
     ("predict", "predicted classes returned as labels",
      _edit("predict", ("all_labels.append(y.cpu())", "all_labels.append(model(x.to(device)).argmax(dim=1).cpu())"))),
 
