@@ -29,6 +29,7 @@ c.IgnorePattern.pattern = r"Warning\b|warnings\.warn|\bWARNING\b"
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# dlcourse's own settings (nbgrader ignores them): the students per hand-in that `dlcourse collect`
+# dlcourse's own settings (nbgrader ignores them; `dlcourse config` lists each with its help and default,
+# `dlcourse config --generate` prints them all): the students per hand-in that `dlcourse collect`
 # expects; a smaller or larger group is listed in reports/<assignment>/WARNINGS.txt (see docs/lms.md).
 c.Dlcourse.group_size = 2

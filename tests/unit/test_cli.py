@@ -11,7 +11,7 @@ import pytest
 from dlcourse import cli
 from dlcourse.core.course import no_such
 
-COMMANDS = ("release", "grade", "feedback", "demo", "handin", "lab", "data", "student-kit")
+COMMANDS = ("release", "grade", "feedback", "demo", "handin", "lab", "data", "student-kit", "config")
 RST_MARKUP = re.compile(r"``|:(class|func|mod|data|meth):`|^\.\. |::$", re.M)
 
 
