@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -77,6 +78,10 @@ def add_handin_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                              "test run (NBGRADER_EXECUTION set, so training cells run shortened)")
     parser.add_argument("--allow-browser-download", action="store_true",
                         help="with internet: let nbconvert download a Chromium when none is installed")
+    parser.add_argument("--submit", default=None, metavar="URL",
+                        help="then hand the zip in to the course's hand-in service at URL and show the result")
+    parser.add_argument("--token", default=None, help="your personal token for --submit (default $DLCOURSE_TOKEN)")
+    parser.add_argument("--wait", type=float, default=120, help="seconds to wait for the result (default 120)")
     return parser
 
 
@@ -94,6 +99,16 @@ def run_handin(args: argparse.Namespace) -> int:
         print(f"Hand-in refused: {error}", file=sys.stderr)
         return handin.EXIT_REFUSED
     print(handin.format_report(result), flush=True)
+    if getattr(args, "submit", None):
+        from . import submit
+
+        print(f"Handing {result.zip_path.name} in to {args.submit} ...", flush=True)
+        try:
+            print(submit.submit_and_report(args.submit, args.token or os.environ.get(submit.TOKEN_ENV, ""),
+                                           result.assignment, result.zip_path, wait=args.wait), flush=True)
+        except submit.SubmitError as error:
+            print(f"Hand-in not submitted: {error}. The zip is written: {result.zip_path}", file=sys.stderr)
+            return handin.EXIT_REFUSED
     if not args.no_pdf and not result.complete:
         return handin.EXIT_NO_PDF
     return handin.EXIT_OK
