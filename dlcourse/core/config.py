@@ -70,8 +70,8 @@ def _setting_error(error: TraitError, path: Path) -> SettingError:
     """The traitlets message, led by the setting's name as the course writes it."""
     match = re.search(r"'(\w+)' trait", str(error))
     name = f"c.Dlcourse.{match.group(1)}" if match else "a c.Dlcourse setting"
-    return SettingError(f"{name} in {path} has a value that does not fit: {error} "
-                        f"(`dlcourse config` lists every setting with what it takes)")
+    return SettingError(f"{name} in {path} has a value that does not fit: {error}. Correct it there "
+                        "(`dlcourse config` lists every setting with what it takes)")
 
 
 def dlcourse_settings(root: Path, config: Config | None = None) -> Dlcourse:
