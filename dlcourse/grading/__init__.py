@@ -274,7 +274,8 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
         raise GradingRefused(f"{isolation_problem()}.\n"
                              "Refusing to run students' code unisolated; pass --no-isolation to grade anyway.")
     from ..core.config import course_settings
-    from ..core.testcode import kernel_cells, kernel_warning
+    from ..core.testcode import kernel_warning
+    from .autotest import kernel_cells  # AUTOTEST cells as nbgrader expands them
 
     if options.ignore_pattern is None:
         options.ignore_pattern = course_settings(layout.root).ignore_pattern

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..core.notebook import cell_source, grade_id, is_manual_cell, is_test_cell, nbgrader_meta
+from ..core.notebook import (
+    cell_source,
+    grade_id,
+    is_manual_cell,
+    is_test_cell,
+    nbgrader_meta,
+)
 
 
 @dataclass
@@ -28,7 +34,7 @@ class GradedCell:
         return self.cell_type == "code" and self.role != "test"
 
 
-def merge_with_master(master, student) -> list[GradedCell]:
+def merge_with_master(master, student, tests: dict[str, str] | None = None) -> list[GradedCell]:
     """The cells to grade: the master's skeleton with the student's answers.
 
     Answer cells (``solution``) are taken from the student by ``grade_id``
@@ -37,7 +43,10 @@ def merge_with_master(master, student) -> list[GradedCell]:
     The student's own extra code cells stay where they were, after the
     graded cell they followed. Master cells without a ``grade_id`` are not
     graded material: the student's copy of them, if any, runs as an extra.
+    ``tests`` (grade_id -> source) replaces the master's source of those test
+    cells: its AUTOTEST cells as nbgrader expands them (:mod:`.autotest`).
     """
+    tests = tests or {}
     student_cells = [c for c in student.get("cells", []) if isinstance(c, dict)]
     master_ids = {grade_id(c) for c in master.cells if grade_id(c)}
     answers: dict[str, dict] = {}
@@ -61,8 +70,8 @@ def merge_with_master(master, student) -> list[GradedCell]:
             source = cell_source(mine) if mine and mine.get("cell_type") == cell.cell_type else ""
             role = "manual" if is_manual_cell(cell) else "answer"
         else:
-            source = cell.source
             role = "test" if is_test_cell(cell) else "locked"
+            source = tests.get(cell_id, cell.source) if role == "test" else cell.source
         merged.append(GradedCell(cell.cell_type, source, role, cell_id, dict(cell.metadata)))
         merged.extend(_extras(extras_after.get(cell_id, [])))
     return merged

@@ -24,22 +24,38 @@ ignore pattern) scores 0; a final expression's number is partial credit.
 
 A cell that :func:`dlcourse.core.testcode.kernel_reason` sends to the kernel
 runs there as stock nbgrader runs it (:func:`run_in_kernel`).
+
+While a plain cell runs here it sees what it would see in stock nbgrader's
+kernel (:class:`CellFolder`): ``NBGRADER_EXECUTION=autograde`` and the
+notebook's folder as its working directory. That folder is a grader-private
+copy of the student's (regular files only, refreshed before each cell), never
+the folder the student's code can write to while the test runs: a symlink,
+a FIFO or a file swapped in mid-test cannot reach the grader's files or hang it.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import fnmatch
 import importlib
 import importlib.util
 import io
+import logging
+import os
 import re
+import shutil
+import stat
 import sys
+from pathlib import Path
 
 from .. import testing
 from ..bridge import backends, wire
 from ..core.notebook import new_output, strip_magics
 from ..core.testcode import NEVER_STUDENT_NAMES, cell_names
+from ..sandbox.scratch import make_dir
+
+log = logging.getLogger(__name__)
 
 #: Modules a student's name may stand for that the grader never imports for it (side effects on import).
 _NEVER_IMPORT = frozenset({"antigravity", "this", "__main__", "__hello__", "__phello__", "idlelib", "turtle",
@@ -167,16 +183,18 @@ class _Failure(Exception):
 
 
 def run_plain_cell(source: str, namespace: PlainNamespace, backend: backends.Backend, ignore_pattern: str = "",
-                   describe_error=None) -> list:
+                   describe_error=None, folder: CellFolder | None = None) -> list:
     """Run a plain test cell here; its outputs as nbformat outputs (as the kernel would have shown them).
 
-    ``describe_error(error) -> (ename, text)`` words an exception for the student.
+    ``describe_error(error) -> (ename, text)`` words an exception for the student. ``folder``: the
+    notebook's folder and environment as stock nbgrader's kernel has them (:class:`CellFolder`).
     """
     out, err = io.StringIO(), io.StringIO()
     outputs: list = []
     token = testing.plain_cell.set(True)
+    surroundings = folder.entered() if folder is not None else contextlib.nullcontext()
     try:
-        with backends.using(backend), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with surroundings, backends.using(backend), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 namespace.begin(source)
                 value = _execute(strip_magics(source), namespace)
@@ -274,3 +292,145 @@ def run_in_kernel(session, source: str, timeout: float, ignore_pattern: str = ""
     """Run a test cell in the student's kernel, as stock nbgrader runs it: (outputs, CellRun)."""
     run = session.execute(source, timeout=timeout)
     return apply_ignore_pattern(list(run.outputs), ignore_pattern), run
+
+
+# --------------------------------------------------------------------------
+# What a plain cell sees around it: stock nbgrader's environment and the notebook's folder.
+
+#: nbgrader's default ``c.CourseDirectory.ignore``: never copied from ``source/``.
+STOCK_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
+#: What stock ``nbgrader autograde`` sets while it runs a notebook (``utils.setenv`` in its converter).
+STOCK_ENVIRONMENT = {"NBGRADER_EXECUTION": "autograde"}
+#: The most the test's copy of the notebook's folder holds (files, and bytes); the rest is not copied.
+FOLDER_FILE_LIMIT = 10_000
+FOLDER_BYTE_LIMIT = 200 * 2**20
+
+
+class CellFolder:
+    """The notebook's folder as a plain test cell in the grader's process sees it.
+
+    ``workdir`` is the folder the student's kernel runs in (and may write to at any moment). The test
+    gets a private copy of its regular files, brought up to date before each cell by
+    :meth:`refresh`: read through directory descriptors without following a link
+    (:func:`os.fwalk`, ``O_NOFOLLOW``), FIFOs, sockets and devices skipped, at most
+    :data:`FOLDER_FILE_LIMIT` files and :data:`FOLDER_BYTE_LIMIT` bytes. A file the student's code
+    writes while the test cell runs is seen from the next test cell on.
+    """
+
+    def __init__(self, workdir: Path):
+        self.workdir = Path(workdir)
+        self.copy: Path | None = None
+        self._copied: dict[str, tuple[int, int]] = {}  # relative path -> (size, mtime_ns) when copied
+
+    def refresh(self) -> None:
+        """Bring the private copy up to date with the student's folder."""
+        if self.copy is None:
+            self.copy = Path(make_dir("dlcourse-work-"))  # a copy of a submission's folder, as the workdir is
+        seen: set[str] = set()
+        budget = [FOLDER_FILE_LIMIT, FOLDER_BYTE_LIMIT]
+        for folder, _, files, folder_fd in os.fwalk(self.workdir, follow_symlinks=False):
+            relative_folder = os.path.relpath(folder, self.workdir)
+            for name in sorted(files):
+                if budget[0] <= 0:
+                    return self._forget(seen, complete=False)
+                budget[0] -= 1
+                relative = os.path.normpath(os.path.join(relative_folder, name))
+                if self._copy_file(name, folder_fd, relative, budget):
+                    seen.add(relative)
+        self._forget(seen, complete=True)
+
+    def _copy_file(self, name: str, folder_fd: int, relative: str, budget: list[int]) -> bool:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
+        except OSError:  # a link, or gone
+            return False
+        with os.fdopen(fd, "rb") as source:
+            info = os.fstat(source.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > budget[1]:
+                return False
+            budget[1] -= info.st_size
+            stamp = (info.st_size, info.st_mtime_ns)
+            target = self.copy / relative
+            if self._copied.get(relative) == stamp and target.is_file():
+                return True
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as copied:
+                shutil.copyfileobj(source, copied)
+            self._copied[relative] = stamp
+        return True
+
+    def _forget(self, seen: set[str], complete: bool) -> None:
+        """Remove from the copy the files the student's folder no longer has (after a complete walk)."""
+        if not complete:
+            return
+        for relative in set(self._copied) - seen:
+            (self.copy / relative).unlink(missing_ok=True)
+            del self._copied[relative]
+
+    @contextlib.contextmanager
+    def entered(self):
+        """Stock's environment and the folder's copy as the working directory, for one cell."""
+        self.refresh()
+        previous_dir, previous_env = os.getcwd(), {k: os.environ.get(k) for k in STOCK_ENVIRONMENT}
+        # the folder's modules are the student's: never importable by the grader's own imports
+        previous_path = list(sys.path)
+        sys.path[:] = [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != self.copy.resolve()]
+        os.environ.update(STOCK_ENVIRONMENT)
+        os.chdir(self.copy)
+        try:
+            yield self.copy
+        finally:
+            os.chdir(previous_dir)
+            sys.path[:] = previous_path
+            for key, value in previous_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def close(self) -> None:
+        if self.copy is not None:
+            shutil.rmtree(self.copy, ignore_errors=True)
+            self.copy = None
+
+
+def supporting_files(master_dir: Path) -> list[Path]:
+    """The files of ``source/<assignment>/`` that stock autograde copies over the student's: every file but
+    the notebooks, nbgrader's ignored names (``c.CourseDirectory.ignore``) and the assignment's
+    ``c.Autograde.exclude_overwriting``."""
+    master_dir = Path(master_dir)
+    ignore, excluded = _overwrite_settings(master_dir.parent.parent, master_dir.name)
+    found = []
+    for path in sorted(master_dir.rglob("*")):
+        relative = path.relative_to(master_dir)
+        if path.is_symlink() or not path.is_file() or path.suffix == ".ipynb" or str(relative) in excluded:
+            continue
+        if any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in ignore):
+            continue
+        found.append(path)
+    return found
+
+
+def _overwrite_settings(root: Path, assignment: str) -> tuple[tuple[str, ...], set[str]]:
+    from ..core.course import CONFIG_NAME, read_config
+
+    try:
+        config = read_config(root / CONFIG_NAME)
+    except Exception:  # noqa: BLE001 - a broken config is nbgrader's to report; its defaults apply
+        return STOCK_IGNORE, set()
+    ignore = tuple(config.get("CourseDirectory", {}).get("ignore", STOCK_IGNORE))
+    excluded = config.get("Autograde", {}).get("exclude_overwriting", {}).get(assignment, [])
+    return ignore, {str(Path(name)) for name in excluded}
+
+
+def lay_out_supporting_files(master_dir: Path, workdir: Path) -> None:
+    """Copy the assignment's supporting files (:func:`supporting_files`) over the student's copies in
+    ``workdir``, as stock ``nbgrader autograde`` does before it runs the notebooks."""
+    master_dir = Path(master_dir)
+    for path in supporting_files(master_dir):
+        target = Path(workdir) / path.relative_to(master_dir)
+        if target.is_symlink() or target.exists():
+            target.unlink() if not target.is_dir() or target.is_symlink() else shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        log.debug("supporting file %s laid out in %s", path.name, workdir)

@@ -32,8 +32,9 @@ from ..sandbox.scratch import make_dir
 from ..core.notebook import (cell_points, grade_id, is_graded_cell, is_test_cell, new_cell, new_output, read_notebook,
                         strip_magics)
 from ..sandbox.fork import ForkSession, preloads
+from .autotest import AutotestError, expanded_tests
 from .merge import GradedCell, merge_with_master
-from .plain import PlainNamespace, run_in_kernel, run_plain_cell, score_outputs
+from .plain import CellFolder, PlainNamespace, lay_out_supporting_files, run_in_kernel, run_plain_cell, score_outputs
 from .results import TIMING_KEYS, CellGrade, GradingOptions, NotebookResult, Status
 
 #: The most a submission's folder may bring into the sandbox; the rest is not copied.
@@ -104,6 +105,7 @@ class NotebookRun:
         # (a plain dict where no cell is plain: every global name a test reads would be a Python call)
         plain = any(c.role == "test" and is_plain(c.source) for c in cells)
         self.namespace = (PlainNamespace if plain else dict)({"__name__": "__dlcourse_tests__"})
+        self.folder = CellFolder(workdir)  # the notebook's folder as a plain test cell sees it (stock's cwd)
         self.executed_sources: list[str] = []  # what the student's kernel ran, for student.source()
         self.nodes: list = []  # the graded notebook's cells, with outputs
         self.timings = dict.fromkeys(TIMING_KEYS, 0.0)  # where the seconds went (NotebookResult.timings)
@@ -176,7 +178,8 @@ class NotebookRun:
         if is_plain(cell.source):
             node.outputs = [_capped(o) for o in run_plain_cell(cell.source, self.namespace, backend,
                                                                 self.options.ignore_pattern or "",
-                                                                describe_error=failure_message)]
+                                                                describe_error=failure_message,
+                                                                folder=self.folder)]
             grade.score, grade.message = score_outputs(node.outputs, grade.max_score)
         else:
             passed, text, printed = run_test_cell(cell.source, self.namespace, backend)
@@ -238,6 +241,7 @@ class NotebookRun:
                 self.fault(Status.MEMORY, _MEMORY_MESSAGE)
             started = time.monotonic()
             self.session.shutdown()
+            self.folder.close()
             self.timings["teardown"] = time.monotonic() - started
             self.timings.update(getattr(self.session, "timings", {}))
 
@@ -258,11 +262,16 @@ def grade_notebook(master_path: Path, submission_path: Path | None, options: Gra
         student = read_notebook(Path(submission_path))
     except ValueError as error:
         return _unrunnable(master, name, Status.INVALID_NOTEBOOK, str(error), started)
+    try:  # AUTOTEST cells graded as stock nbgrader expands them (from the master, never the submission)
+        tests = expanded_tests(Path(master_path))
+    except AutotestError as error:
+        return _unrunnable(master, name, Status.ERROR, str(error), started)
     own_workdir = workdir is None
     workdir = Path(workdir or make_dir("dlcourse-work-"))
     try:
         copy_submission(Path(submission_path).parent, workdir)
-        run = NotebookRun(master, name, merge_with_master(master, student), options, workdir)
+        lay_out_supporting_files(Path(master_path).parent, workdir)  # as stock's autograde: source/ overwrites
+        run = NotebookRun(master, name, merge_with_master(master, student, tests), options, workdir)
         run.run()
     finally:
         if own_workdir:

@@ -1,4 +1,9 @@
-"""One student: every notebook of the assignment, and the fingerprint that makes a rerun resume."""
+"""One student: every notebook of the assignment, and the fingerprint that makes a rerun resume.
+
+A hand-in with some of the assignment's notebooks is graded on those; each
+notebook not handed in is ``missing`` (its tests score 0, as stock nbgrader
+scores them), and the submission is ``missing`` only when none was handed in.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,13 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from .results import GRADER_VERSION, GradingOptions, NotebookResult, Status, SubmissionResult
+from .results import (
+    GRADER_VERSION,
+    GradingOptions,
+    NotebookResult,
+    Status,
+    SubmissionResult,
+)
 
 
 @dataclass
@@ -58,7 +69,7 @@ def grade_submission(job: GradingJob) -> SubmissionResult:
             result.message = f"graded {path.name} in place of {master.name}"
         notebooks.append(result)
     return SubmissionResult(student_id=job.student_id, assignment=job.assignment,
-                            status=Status.worst(nb.status for nb in notebooks), notebooks=notebooks,
+                            status=submission_status(notebooks), notebooks=notebooks,
                             fingerprint=job.fingerprint or fingerprint(job), seconds=time.monotonic() - started)
 
 
@@ -68,3 +79,10 @@ def _grade_notebook():
     from .run import grade_notebook
 
     return grade_notebook
+
+
+def submission_status(notebooks: list[NotebookResult]) -> Status:
+    """The worst status of the notebooks handed in; ``missing`` only when none was (per notebook, as stock)."""
+    handed_in = [nb.status for nb in notebooks if nb.status != Status.MISSING]
+    return Status.worst(handed_in) if handed_in else Status.worst(nb.status for nb in notebooks)
+
