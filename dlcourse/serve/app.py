@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import ClassVar
 
 import tornado.web
 from tornado import httputil
@@ -243,10 +244,14 @@ class MyHandins(PageHandler):
             self.refuse(refusal)
 
 
-class Script(BaseHandler):
-    def get(self):
-        self.set_header("Content-Type", "text/javascript; charset=utf-8")
-        self.finish(render("dlcourse.serve", "page.js.j2"))
+class Asset(BaseHandler):
+    """The page's script and style, from templates/ (the Content-Security-Policy allows no inline ones)."""
+
+    TYPES: ClassVar[dict[str, str]] = {"page.js": "text/javascript", "page.css": "text/css"}
+
+    def get(self, name: str):
+        self.set_header("Content-Type", f"{self.TYPES[name]}; charset=utf-8")
+        self.finish(render("dlcourse.serve", f"{name}.j2"))
 
 
 class Health(BaseHandler):
@@ -255,10 +260,10 @@ class Health(BaseHandler):
 
 
 def make_app(service: HandinService, sign_in: SignIn, cookie_secret: str) -> tornado.web.Application:
-    args = dict(service=service, sign_in=sign_in)
+    args = {"service": service, "sign_in": sign_in}
     return tornado.web.Application([
         (r"/", HomePage, args), (r"/signin", SignInPage, args), (r"/signout", SignOutPage, args),
-        (r"/upload", UploadPage, args), (r"/me/submissions", MyHandins, args), (r"/page.js", Script, args),
+        (r"/upload", UploadPage, args), (r"/me/submissions", MyHandins, args), (r"/(page\.js|page\.css)", Asset, args),
         (r"/healthz", Health, args),
         (r"/api/v1/assignments", AssignmentsApi, args),
         (r"/api/v1/assignments/([^/]+)/submissions", SubmitApi, args),

@@ -25,9 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..core.course import CourseLayout
+from ..core.groups import Group, write_groups
 from ..grading.reports import load_result, store_result
 from ..lms.collect import COLLECTED_NAME
-from ..core.groups import Group, write_groups
 from ..lms.roster import Roster
 from .policy import ServePolicy, counting_handin
 from .store import Handin, Store

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from ..core.course import CourseLayout, no_such
-from ..lms.collect import Handin as CollectHandin, match_members
+from ..lms.collect import Handin as CollectHandin
+from ..lms.collect import match_members
 from ..lms.roster import Roster
 from .files import BadHandin, FileStore, handin_files
 from .policy import ServePolicy, counting_handin, student_view

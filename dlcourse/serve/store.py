@@ -87,7 +87,7 @@ class Handin:
         return self.members[0]
 
     @classmethod
-    def from_row(cls, row) -> "Handin":
+    def from_row(cls, row) -> Handin:
         values = row._mapping
         return cls(values["id"], values["assignment"], values["uploader"], values["members"].split(),
                    values["filename"], values["sha256"], values["received"], bool(values["late"]),
@@ -138,10 +138,10 @@ class Store:
     def add(self, *, assignment: str, uploader: str, members: list[str], filename: str, sha256: str,
             late: bool, problems: list[str], received: float | None = None) -> Handin:
         """A new hand-in, ``queued``, committed before this returns."""
-        values = dict(id=secrets.token_hex(12), assignment=assignment, uploader=uploader,
-                      members=" " + " ".join(members) + " ", filename=filename[:300], sha256=sha256,
-                      received=received if received is not None else time.time(), late=late,
-                      problems=json.dumps(problems), state="queued", attempts=0, gradings=0)
+        values = {"id": secrets.token_hex(12), "assignment": assignment, "uploader": uploader,
+                  "members": " " + " ".join(members) + " ", "filename": filename[:300], "sha256": sha256,
+                  "received": received if received is not None else time.time(), "late": late,
+                  "problems": json.dumps(problems), "state": "queued", "attempts": 0, "gradings": 0}
         with self._guard(), self.engine.begin() as db:
             db.execute(handins.insert().values(**values))
         return self.get(values["id"])

@@ -30,8 +30,17 @@ import nbformat
 
 from ..core.course import CourseLayout
 from ..core.notebook import atomic_write
-from ..grading import (GradingJob, GradingOptions, GradingRefused, check_reference, default_executor,
-                       fingerprint, grade_submission, mark_grader_faults, warm_workers)
+from ..grading import (
+    GradingJob,
+    GradingOptions,
+    GradingRefused,
+    check_reference,
+    default_executor,
+    fingerprint,
+    grade_submission,
+    mark_grader_faults,
+    warm_workers,
+)
 from ..grading.reference import ReferenceCheck, faults_digest
 from ..grading.results import SubmissionResult
 from ..lms.collect import COLLECTED_NAME
@@ -142,7 +151,7 @@ class Grader:
                 continue
             try:
                 handin = self.store.claim(self.owner, self.lease_seconds)
-            except Exception as error:  # a busy database: try again shortly
+            except Exception as error:  # noqa: BLE001 - a busy or unreachable database: try again shortly
                 log.warning("claiming a hand-in failed: %s", error)
                 handin = None
             if handin is None:
@@ -206,7 +215,7 @@ class Grader:
                 log.warning("hand-in %s was graded here, but its claim had passed to another process", handin.id)
             else:
                 self.on_finished(handin.id)
-        except Exception:  # noqa: BLE001 - the claim expires and the hand-in is graded again
+        except Exception:
             log.exception("could not record the result of hand-in %s", handin.id)
         finally:
             self._slots.release()

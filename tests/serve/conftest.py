@@ -28,7 +28,7 @@ import pytest
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grader"))
-from tiny_course import ASSIGNMENT, GRADE_OPTIONS, TinyCourse, dlcourse_env, python  # noqa: E402
+from tiny_course import ASSIGNMENT, GRADE_OPTIONS, TinyCourse, dlcourse_env, python
 
 ROSTER = ("student_id,name,email,lms_id,github\nalice,Alice Adams,,,\nbob,Bob Brown,,,\ncarol,Carol Clark,,,\n"
           "dave,Dave Dunn,,,\nerin,Erin Evans,,,\n")
@@ -126,7 +126,7 @@ class Service:
         self.url = ""
         self.log: list[str] = []
 
-    def start(self) -> "Service":
+    def start(self) -> Service:
         command = [python(), "-m", "dlcourse", "--course", str(self.course.root), "serve", "--port", "0",
                    "--database", self.database, "--state-dir", str(self.state_dir), "--workers", "2",
                    *GRADE_OPTIONS, *self.extra]
