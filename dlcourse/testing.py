@@ -17,8 +17,9 @@ kernel: the student's code can compute wrong answers, but it cannot change
 how they are compared.
 
 This module is the whole API of a test cell (handles, comparisons with
-helpful messages, forbidden-shortcut checks, random draws), in one file of
-about 370 lines because notebooks import it by this one name; the
+helpful messages, forbidden-shortcut checks, models and training loops compared
+with a reference, random draws), in one file of about 820 lines because
+notebooks import it by this one name (and the kit ships it); the
 transport behind ``student`` is :mod:`dlcourse.bridge`.
 """
 
@@ -700,6 +701,89 @@ def assert_same_trajectory(got: Sequence[Sequence[torch.Tensor]], expected: Sequ
         "one step worked out by hand.")
 
 
+#: Put before a ``student.run`` snippet: ``steps = record_steps(model, data)`` makes ``model`` record, before each
+#: forward pass with gradients, which rows of ``data`` its batch holds (-1: none), the random state (its dropout
+#: masks), its mode and its parameters; ``stop_recording(model)`` ends it. A test replays those batches with
+#: :func:`replay_training`, so the student's own order and shuffling are followed, and checked by
+#: :func:`check_epochs`.
+STEP_RECORDER = """
+import torch as _torch
+
+
+def record_steps(model, data):
+    flat, steps = data.detach().cpu().flatten(1), []
+
+    def before_forward(module, inputs):
+        if _torch.is_grad_enabled():
+            rows = inputs[0].detach().cpu().flatten(1)
+            found = [(flat == row).all(dim=1).nonzero() for row in rows]
+            steps.append({"index": [int(f[0]) if len(f) else -1 for f in found], "rng": _torch.get_rng_state(),
+                          "training": module.training, "before": [p.detach().clone() for p in model.parameters()]})
+
+    model._recording = model.register_forward_pre_hook(before_forward)
+    return steps
+
+
+def stop_recording(model):
+    model._recording.remove()
+"""
+
+#: The mistakes :func:`replay_training` can make, as the message names them.
+TRAINING_MISTAKES = {
+    "no_zero_grad": "the gradients are never cleared (optimiser.zero_grad() missing)",
+    "optimiser_per_batch": "a new optimiser is created for every batch (Adam's running averages start again)",
+    "optimiser_per_epoch": "a new optimiser is created every epoch (Adam's running averages start again)",
+    "eval_mode": "the model is in eval mode (dropout off, batch norm on its running statistics)",
+    "summed_loss": "the loss of a batch is summed over its entries instead of averaged (reduction='sum')",
+}
+
+
+def check_epochs(steps: Sequence[dict], n: int, batches_per_epoch: int, epochs: int, what: str) -> None:
+    """The recorded steps go through all ``n`` rows once per epoch, in a new order each epoch, in training mode."""
+    if len(steps) != epochs * batches_per_epoch:
+        raise AssertionError(f"{what} took {len(steps)} optimiser steps, expected {epochs * batches_per_epoch} "
+                             f"({batches_per_epoch} batches per epoch, {epochs} epochs)")
+    if any(-1 in step["index"] for step in steps):
+        raise AssertionError(f"{what} gave the model rows that are not among the given ones: pass the data "
+                             "themselves, only moved to the model's device")
+    orders = [sum((step["index"] for step in steps[e * batches_per_epoch:(e + 1) * batches_per_epoch]), [])
+              for e in range(epochs)]
+    if any(sorted(order) != list(range(n)) for order in orders):
+        raise AssertionError(f"{what}: an epoch did not go through every sample exactly once")
+    if epochs > 1 and all(order == orders[0] for order in orders):
+        raise AssertionError(f"{what} went through the samples in the same order in every epoch: draw a new "
+                             "random order (torch.randperm) at the start of every epoch")
+    if not all(step["training"] for step in steps):
+        raise AssertionError(f"{what}: the model was in eval mode during training steps; train in training mode "
+                             "(model.train()), so that dropout and batch norm do their job")
+
+
+def replay_training(model: torch.nn.Module, steps: Sequence[dict], batch_loss: Callable, make_optimiser: Callable,
+                    batches_per_epoch: int, mistake: str | None = None) -> tuple[list, list[float]]:
+    """The reference loop on the batches (and dropout masks) the student's loop used, from ``model``'s weights.
+
+    ``batch_loss(model, index, reduction)`` is the loss of the rows ``index``; ``make_optimiser(parameters)``
+    the exercise's optimiser; ``mistake`` one key of :data:`TRAINING_MISTAKES`, or None for the right loop.
+    Returns the parameters after every step and the batch losses.
+    """
+    model.train(mistake != "eval_mode")
+    optimiser = make_optimiser(model.parameters())
+    trajectory, losses = [], []
+    with torch.random.fork_rng():
+        for k, step in enumerate(steps):
+            if mistake == "optimiser_per_batch" or (mistake == "optimiser_per_epoch" and k % batches_per_epoch == 0):
+                optimiser = make_optimiser(model.parameters())
+            torch.set_rng_state(step["rng"])
+            loss = batch_loss(model, step["index"], "sum" if mistake == "summed_loss" else "mean")
+            if mistake != "no_zero_grad":
+                optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            trajectory.append([p.detach().clone() for p in model.parameters()])
+            losses.append(loss.item())
+    return trajectory, losses
+
+
 # --------------------------------------------------------------------------
 # Random draws for property tests.
 
@@ -732,6 +816,7 @@ def no_warnings():
 __all__ = [
     "Remote", "Student", "StudentCodeError", "assert_close", "assert_equal", "assert_no_forbidden", "assert_same_model",
     "assert_same_trajectory",
+    "STEP_RECORDER", "TRAINING_MISTAKES", "check_epochs", "replay_training",
     "assert_shape", "forbidden_names_in", "no_warnings", "numerical_gradient",
     "random_shapes", "random_tensor", "relative_error", "rng", "student",
 ]

@@ -210,6 +210,15 @@ MUTANTS = [
     ("train_one_epoch", "trains on the first batch only, again and again",
      _edit("train_one_epoch", ("torch.randperm(len(x), device=x.device)",
                                "torch.zeros(len(x), dtype=torch.long, device=x.device)"))),
+    # Mistakes that a loss that falls does not reveal: caught step for step against the reference.
+    ("train_one_epoch", "no shuffle: the samples in their given order every epoch",
+     _edit("train_one_epoch", ("torch.randperm(len(x), device=x.device)", "torch.arange(len(x), device=x.device)"))),
+    ("train_one_epoch", "the same random order every epoch (seeded inside the loop)",
+     _edit("train_one_epoch", ("    order = torch.randperm(", "    torch.manual_seed(0)\n    order = torch.randperm("))),
+    ("train_one_epoch", "model not put in training mode", _edit("train_one_epoch", ("    model.train()\n", ""))),
+    ("train_one_epoch", "the given optimizer ignored: a new Adam with its default learning rate",
+     _edit("train_one_epoch", ("    model.train()\n", "    model.train()\n"
+                                                      "    optimizer = torch.optim.Adam(model.parameters())\n"))),
     # ---- evaluate
     ("evaluate", "accuracy as a count", _edit("evaluate", (_EVAL_RESULT, "return total_loss / len(x), correct"))),
     ("evaluate", "mean of batch means",
