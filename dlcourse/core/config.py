@@ -171,11 +171,15 @@ ENVIRONMENT: dict[str, EnvironmentVariable] = {v.name: v for v in (
                         "bench/profile_grading.py)", "not written"),
     EnvironmentVariable("DLCOURSE_SERVE_DATABASE", "the SQLAlchemy URL of the hand-in service's database "
                         "(as `dlcourse serve --database`)", "sqlite:///COURSE/serve/serve.db"),
+    EnvironmentVariable("DLCOURSE_TOKEN", "a student's personal token for `dlcourse handin --submit URL` "
+                        "(as --token)", "none: --token must be given"),
     EnvironmentVariable("DLCOURSE_LAB_TOKEN", "the Jupyter token of `dlcourse lab --exam`", "one Jupyter makes"),
     EnvironmentVariable("DLCOURSE_CHROMIUM", "the Chrome/Chromium executable that prints notebooks to PDF",
                         "the first Chrome/Chromium on the PATH"),
     EnvironmentVariable("DLCOURSE_MATHJAX", "a folder holding MathJax 2 for PDFs",
                         "libjs-mathjax's folder, or a mathjax@2 folder at or above the working directory"),
+    EnvironmentVariable("DLCOURSE_COLAB_NOTEBOOK", "the kit's notebook this Colab runtime works on (set by the "
+                        "notebook's Colab set-up cell)", "not on Colab, or the set-up cell has not run", internal=True),
     EnvironmentVariable(WORKER_UNISOLATED, "1: this cluster worker may grade without isolation (set by "
                         "`dlcourse worker --no-isolation` and `--cluster local:N --no-isolation`)",
                         "isolated grading only", internal=True),
@@ -260,6 +264,16 @@ def profile_path() -> Path | None:
     """``$DLCOURSE_PROFILE``: where ``dlcourse grade`` writes its timings, if set."""
     value = environment("DLCOURSE_PROFILE")
     return Path(value) if value else None
+
+
+def submit_token() -> str | None:
+    """``$DLCOURSE_TOKEN``: the student's token for the hand-in service, if set."""
+    return environment("DLCOURSE_TOKEN")
+
+
+def colab_notebook() -> str | None:
+    """``$DLCOURSE_COLAB_NOTEBOOK``: the kit-relative path of the notebook this Colab runtime works on, if set."""
+    return environment("DLCOURSE_COLAB_NOTEBOOK")
 
 
 def lab_token() -> str | None:

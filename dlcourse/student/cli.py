@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 from . import examlab, handin, lab
+from ..core.config import submit_token
 
 EXIT_CODES = "exit codes: 0 done, 1 refused (the message says why), 2 usage error (a wrong option)"
 
@@ -104,7 +104,7 @@ def run_handin(args: argparse.Namespace) -> int:
 
         print(f"Handing {result.zip_path.name} in to {args.submit} ...", flush=True)
         try:
-            print(submit.submit_and_report(args.submit, args.token or os.environ.get(submit.TOKEN_ENV, ""),
+            print(submit.submit_and_report(args.submit, args.token or submit_token() or "",
                                            result.assignment, result.zip_path, wait=args.wait), flush=True)
         except submit.SubmitError as error:
             print(f"Hand-in not submitted: {error}. The zip is written: {result.zip_path}", file=sys.stderr)

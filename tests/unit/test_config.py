@@ -116,16 +116,16 @@ def test_a_command_refuses_a_bad_setting_with_exit_1_and_the_settings_name(tmp_p
 
 def _environment_names_and_reads() -> tuple[set[str], list[str]]:
     """Every DLCOURSE_* name written in dlcourse/, and each os.environ/os.getenv read of one outside config.py."""
-    names, reads = set(), []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        tree = ast.parse(path.read_text())
-        constants = {}
+    names, reads, constants, trees = set(), [], {}, {}
+    for path in sorted(PACKAGE.rglob("*.py")):  # first every name, and every constant that holds one
+        trees[path] = tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and ENVIRONMENT_NAME.match(node.value):
                 names.add(node.value)
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) \
                     and isinstance(node.value.value, str) and ENVIRONMENT_NAME.match(node.value.value):
                 constants.update({t.id: node.value.value for t in node.targets if isinstance(t, ast.Name)})
+    for path, tree in trees.items():
         if path.name == "config.py" and path.parent.name == "core":
             continue
         for node in ast.walk(tree):
@@ -137,7 +137,9 @@ def _environment_names_and_reads() -> tuple[set[str], list[str]]:
                 key = node.slice
             if key is None:
                 continue
-            value = key.value if isinstance(key, ast.Constant) else constants.get(getattr(key, "id", None))
+            # a literal, a constant of this module (NAME) or of another (module.NAME)
+            value = key.value if isinstance(key, ast.Constant) else \
+                constants.get(getattr(key, "id", None) or getattr(key, "attr", None))
             if isinstance(value, str) and value.startswith("DLCOURSE_"):
                 reads.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {ast.unparse(node)}")
     return names, reads
@@ -158,10 +160,12 @@ def test_the_scan_sees_a_direct_read_of_a_variable(tmp_path, monkeypatch):
     (fake / "core" / "config.py").write_text("")
     (fake / "reader.py").write_text('import os\nNAME = "DLCOURSE_NEW"\nA = os.environ.get(NAME)\n'
                                     'B = os.environ["DLCOURSE_ROOT"]\nos.environ["DLCOURSE_ROOT"] = "w"\n')
+    (fake / "other.py").write_text('import os\nfrom . import reader\nC = os.getenv(reader.NAME, "")\n')
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     names, reads = _environment_names_and_reads()
     assert names == {"DLCOURSE_NEW", "DLCOURSE_ROOT"}
-    assert [r.split(": ", 1)[0] for r in reads] == ["dlcourse/reader.py:3", "dlcourse/reader.py:4"]
+    assert sorted(r.split(": ", 1)[0] for r in reads) == ["dlcourse/other.py:3", "dlcourse/reader.py:3",
+                                                          "dlcourse/reader.py:4"]
 
 
 def test_a_variable_not_in_the_table_cannot_be_read(monkeypatch):
