@@ -527,7 +527,7 @@ class _StderrLines(logging.Handler):
 
 #: The library modules whose INFO lines a command shows (their progress, which they once printed); every
 #: other module shows its warnings only.
-PROGRESS_LOGGERS = ("dlcourse.grading.cluster", "dlcourse.grading.cluster_worker")
+PROGRESS_LOGGERS = ("dlcourse.grading.cluster", "dlcourse.grading.cluster_worker", "dlcourse.grading.progress")
 
 
 def show_library_messages() -> None:

@@ -27,9 +27,9 @@ and resumes from stored results; :func:`grade_and_report` is the whole
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -44,6 +44,11 @@ from .reference import ReferenceCheck, check_reference, faults_digest, mark_grad
 from .reports import format_table, load_result, store_result, write_reports
 from .results import CellGrade, GradingOptions, NotebookResult, Status, SubmissionResult
 from .submission import GradingJob, fingerprint, grade_submission
+from .timing import timed
+
+#: The lines that say what ``dlcourse grade`` is doing (the reference check, a killed grader's leftovers swept);
+#: the command line shows them on stderr.
+progress_log = logging.getLogger(f"{__name__}.progress")
 
 UNISOLATED_WARNING = ("WARNING: graded WITHOUT isolation (--no-isolation): students' code ran with the grader's "
                       "rights and could read source/, the gradebook and other submissions.")
@@ -173,14 +178,21 @@ def grade_assignment(layout: CourseLayout, assignment: str, *, workers: int | No
     fault are marked ``not graded: grader fault`` (:func:`mark_grader_faults`).
     ``timings["recording"]`` adds up the seconds spent storing and recording.
     """
+    options = options or GradingOptions()
+    problem = isolation_problem() if options.isolate else None
+    if problem:
+        raise GradingRefused(problem + "; to grade without isolation pass --no-isolation")
+    return _grade_students(layout, assignment, options, workers=workers, executor=executor, progress=progress,
+                           record=record, reference=reference, timings=timings if timings is not None else {})
+
+
+def _grade_students(layout: CourseLayout, assignment: str, options: GradingOptions, *, workers: int | None,
+                    executor: Executor | None, progress: bool, record, reference: ReferenceCheck | None,
+                    timings: dict) -> list[SubmissionResult]:
+    """:func:`grade_assignment` once isolation is checked: the stored results, then the pending students."""
     from tqdm import tqdm
 
-    timings = timings if timings is not None else {}
     timings.setdefault("recording", 0.0)
-
-    options = options or GradingOptions()
-    if options.isolate and isolation_problem():
-        raise GradingRefused(isolation_problem() + "; to grade without isolation pass --no-isolation")
     jobs = jobs_for(layout, assignment, options, reference)
     results: dict[str, SubmissionResult] = {}
     pending = []
@@ -192,38 +204,48 @@ def grade_assignment(layout: CourseLayout, assignment: str, *, workers: int | No
             pending.append(job)
     bar = tqdm(total=len(jobs), initial=len(results), desc=f"grading {assignment}", unit="student",
                disable=None if progress else True, file=sys.stderr)
-    stored = time.monotonic()
-    for result in results.values():
-        if record:
-            record(result)
-    timings["recording"] += time.monotonic() - stored
+    with timed(timings, "recording"):
+        for result in results.values():
+            if record:
+                record(result)
     if pending:
         own = executor is None
         executor = executor or default_executor(workers)
         try:
-            futures = {executor.submit(grade_submission, job): job for job in pending}
-            for future in as_completed(futures):
-                job = futures.pop(future)  # held no longer than it takes to store: memory stays flat
-                try:
-                    result = future.result()
-                except Exception as error:  # a worker died: that student only
-                    result = SubmissionResult(job.student_id, assignment, Status.ERROR, [],
-                                              warnings=[f"grader worker failed: {error}"])
-                stored = time.monotonic()
-                result = mark_grader_faults(result, reference)
-                store_result(layout, result)
-                results[job.student_id] = result
-                if record:
-                    record(result)
-                for notebook in result.notebooks:
-                    notebook.graded = None  # stored; as a stored result is loaded (with_notebooks=False)
-                timings["recording"] += time.monotonic() - stored
+            for job, result in _as_graded(executor, pending, assignment):
+                with timed(timings, "recording"):
+                    results[job.student_id] = _store(layout, result, reference, record)
                 bar.update(1)
         finally:
             if own:
                 executor.shutdown(cancel_futures=True)
     bar.close()
     return [results[s] for s in sorted(results)]
+
+
+def _as_graded(executor: Executor, jobs: list[GradingJob], assignment: str):
+    """(job, result) for each job, in the order they finish; a worker that died fails that student only."""
+    futures = {executor.submit(grade_submission, job): job for job in jobs}
+    for future in as_completed(futures):
+        job = futures.pop(future)  # held no longer than it takes to store: memory stays flat
+        try:
+            result = future.result()
+        except Exception as error:  # a worker died: that student only
+            result = SubmissionResult(job.student_id, assignment, Status.ERROR, [],
+                                      warnings=[f"grader worker failed: {error}"])
+        yield job, result
+
+
+def _store(layout: CourseLayout, result: SubmissionResult, reference: ReferenceCheck | None,
+           record) -> SubmissionResult:
+    """One student's result, grader faults marked, stored and recorded; its graded notebooks let go."""
+    result = mark_grader_faults(result, reference)
+    store_result(layout, result)
+    if record:
+        record(result)
+    for notebook in result.notebooks:
+        notebook.graded = None  # stored; as a stored result is loaded (with_notebooks=False)
+    return result
 
 
 @dataclass
@@ -249,15 +271,28 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     grade or isolation is asked for and unavailable, and :class:`ReferenceFailed`
     (a GradingRefused) when the master's own solutions do not get full marks
     here, unless ``force``: then those cells are not graded for anyone.
-    ``report.timings`` says where the seconds went (see bench/profile_grading.py).
+    ``report.timings`` says where the seconds went (see bench/profile_grading.py):
+    ``checks``, ``workers`` (local workers only), ``reference``, ``students``,
+    ``recording`` and ``reports``, each in seconds.
     ``executor``: where the jobs run (e.g. :class:`dlcourse.grading.cluster.ClusterExecutor`; the caller shuts it
-    down), instead of local worker processes.
+    down), instead of local worker processes. Progress lines go to the ``dlcourse.grading.progress`` logger
+    (when ``progress``), which the command line shows.
     """
-    from .gradebook import GradebookRecorder
-
     timings: dict = {}
-    started = time.monotonic()
     options = options or GradingOptions()
+    with timed(timings, "checks"):
+        _refuse_what_cannot_be_graded(layout, assignment, options)
+        warnings = _prepare(layout, assignment, options, progress)
+    graded = _grade_with_reference(layout, assignment, options, timings, workers=workers, progress=progress,
+                                   force=force, executor=executor)
+    warnings = graded.reference.warnings() + warnings + graded.warnings
+    with timed(timings, "reports"):
+        grades, cells = write_reports(layout, assignment, graded.results, warnings, graded.groups)
+    return GradingReport(graded.results, warnings, [grades, cells], graded.reference, timings)
+
+
+def _refuse_what_cannot_be_graded(layout: CourseLayout, assignment: str, options: GradingOptions) -> None:
+    """No such assignment, no submissions folder or none in it, isolation asked for and unavailable."""
     try:
         layout.require_assignment(assignment)
     except FileNotFoundError as error:
@@ -270,9 +305,14 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
                              + " (the submissions: --submissions DIR, default submitted/)")
     if not layout.students(assignment):
         raise GradingRefused(f"no submissions of {assignment} found in {layout.submitted}/<student_id>/{assignment}/")
-    if options.isolate and isolation_problem():
-        raise GradingRefused(f"{isolation_problem()}.\n"
+    problem = isolation_problem() if options.isolate else None
+    if problem:
+        raise GradingRefused(f"{problem}.\n"
                              "Refusing to run students' code unisolated; pass --no-isolation to grade anyway.")
+
+
+def _prepare(layout: CourseLayout, assignment: str, options: GradingOptions, progress: bool) -> list[str]:
+    """The course's ignore pattern, the warnings known before grading, a killed grader's leftovers swept."""
     from ..core.config import course_settings
     from ..core.testcode import kernel_warning
     from .autotest import kernel_cells  # AUTOTEST cells as nbgrader expands them
@@ -283,53 +323,69 @@ def grade_and_report(layout: CourseLayout, assignment: str, options: GradingOpti
     warnings += [kernel_warning(*cell) for cell in kernel_cells(layout.masters(assignment))]
     removed = sweep()  # a killed grader's sandboxes, zygotes and copies of submissions
     if removed and progress:
-        print(f"grade: removed {len(removed)} temporary folder(s) of a grader that was killed, e.g. {removed[0]}",
-              file=sys.stderr, flush=True)
-    timings["checks"] = time.monotonic() - started
+        progress_log.info("grade: removed %d temporary folder(s) of a grader that was killed, e.g. %s",
+                          len(removed), removed[0])
+    return warnings
+
+
+@dataclass
+class _Graded:
+    results: list[SubmissionResult]
+    groups: dict
+    warnings: list[str]  # the groups' (shared results)
+    reference: ReferenceCheck
+
+
+class _LazyGradebook:
+    """The gradebook's recorder, opened while the reference is graded (nbgrader's import takes seconds)."""
+
+    def __init__(self, layout: CourseLayout, assignment: str, timings: dict):
+        self.layout, self.assignment, self.timings = layout, assignment, timings
+        self.recorder = None
+
+    def open(self) -> None:
+        if self.recorder is None:
+            from .gradebook import GradebookRecorder
+
+            with timed(self.timings, "recording"):
+                self.recorder = GradebookRecorder(self.layout, self.assignment)
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+
+
+def _grade_with_reference(layout: CourseLayout, assignment: str, options: GradingOptions, timings: dict, *,
+                          workers: int | None, progress: bool, force: bool, executor: Executor | None) -> _Graded:
+    """Workers started, the reference checked (refused unless ``force``), every student graded and recorded."""
     own = executor is None
     shared = _shared_zygote(options) if own else None  # imports torch while the fork server does
-    recorder = None
+    gradebook = _LazyGradebook(layout, assignment, timings)
+    timings["recording"] = 0.0
     try:
         # local: its fork server starts importing now
         executor = executor or default_executor(workers, shared.environment() if shared else None)
-        started = time.monotonic()
-        timings["recording"] = 0.0
-
-        def open_recorder():  # nbgrader's import, seconds: while the reference runs (a core is idle then)
-            nonlocal recorder
-            if recorder is None:
-                opened = time.monotonic()
-                recorder = GradebookRecorder(layout, assignment)
-                timings["recording"] = time.monotonic() - opened
-
         if own:  # a cluster's workers are warmed by its own plugin (and refuse other functions)
-            warm_workers(executor, workers, options)  # waits for the fork server's imports (the zygote's go on)
-            timings["workers"] = time.monotonic() - started
-            started = time.monotonic()
-        reference = check_reference(layout, assignment, options, executor, while_waiting=open_recorder,
-                                    log=(lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
-        timings["reference"] = time.monotonic() - started - timings["recording"]
+            with timed(timings, "workers"):
+                warm_workers(executor, workers, options)  # waits for the fork server's imports (the zygote's go on)
+        with timed(timings, "reference", excluding="recording"):  # the gradebook opens meanwhile (a core is idle)
+            reference = check_reference(layout, assignment, options, executor, while_waiting=gradebook.open,
+                                        log=progress_log.info if progress else None)
         if not reference.ok and not force:
             raise ReferenceFailed(reference)
-        warnings = reference.warnings() + warnings
-        opened = timings["recording"]
-        started = time.monotonic()
-        results = grade_assignment(layout, assignment, workers=workers, options=options, record=recorder,
-                                   progress=progress, reference=reference, executor=executor, timings=timings)
-        results, groups, shared_warnings = share_with_group(layout, assignment, results, record=recorder)
-        timings["students"] = time.monotonic() - started - (timings["recording"] - opened)
+        with timed(timings, "students", excluding="recording"):
+            results = _grade_students(layout, assignment, options, workers=workers, executor=executor,
+                                      progress=progress, record=gradebook.recorder, reference=reference,
+                                      timings=timings)
+            results, groups, shared_warnings = share_with_group(layout, assignment, results,
+                                                                record=gradebook.recorder)
     finally:
-        if recorder is not None:
-            recorder.close()
+        gradebook.close()
         if own and executor is not None:
             executor.shutdown(cancel_futures=True)
         if shared is not None:
             shared.close()
-    warnings += shared_warnings
-    started = time.monotonic()
-    grades, cells = write_reports(layout, assignment, results, warnings, groups)
-    timings["reports"] = time.monotonic() - started
-    return GradingReport(results, warnings, [grades, cells], reference, timings)
+    return _Graded(results, groups, shared_warnings, reference)
 
 
 def __getattr__(name: str):
