@@ -22,7 +22,18 @@ def generate_release(layout: CourseLayout, assignment: str, release_dir: Path | 
     generate_assignment(layout, assignment, release_dir=release_dir, db_url=db_url)
     released = Path(release_dir or layout.release) / assignment
     strip_exam_metadata(released)
+    add_colab_setup(layout, released)
     return released
+
+
+def add_colab_setup(layout: CourseLayout, folder: Path, repository: str = "") -> None:
+    """Every released notebook but an exam's starts with the locked Colab set-up cell (a no-op elsewhere;
+    :mod:`dlcourse.student.colab`). ``dlcourse student-kit --github`` writes its repository into it."""
+    from ..exam import exam_assignments
+    from ..student.colab import add_setup_cell
+
+    if folder.name not in exam_assignments(layout):  # an exam is sat in the exam lab, never on Colab
+        add_setup_cell(folder, repository)
 
 
 def strip_exam_metadata(folder: Path) -> None:

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import pdf as pdf_lib
+from . import colab, pdf as pdf_lib
 from ..core.course import find_course_root
 # the names cell and the public tests live in their own modules; their names stay importable from here
 from .names import (MAX_GROUP_SIZE, NAMES_EXAMPLE, NAMES_GRADE_ID, NAMES_SOURCE, NAMES_VARIABLE,  # noqa: F401
@@ -354,9 +354,17 @@ def handin(assignment: str = ".", names: str | None = None, **options) -> Path:
     ``<course_root>/handin``. Raises :class:`HandinError` when the hand-in is
     refused (e.g. an empty names cell). Failing public tests only warn.
     Without a PDF engine the zip holds the notebooks only and the message
-    says what to install.
+    says what to install. In Google Colab it first saves the notebook as Colab
+    holds it, may fetch Playwright's Chromium for the PDF, and offers the zip
+    for download (:mod:`dlcourse.student.colab`).
     """
+    in_colab = colab.in_colab()
+    if in_colab:  # Colab keeps the notebook in the browser: write it where the hand-in reads notebooks
+        colab.save_notebook(Path(options.get("course_root") or find_course_root()))
+        options.setdefault("allow_browser_download", True)  # Colab is online and has no browser of its own
     result = handin_report(assignment, names, **options)
     # handin() is the command's form for a notebook cell: like the CLI, it shows the report.
     print(format_report(result), flush=True)
+    if in_colab:
+        colab.offer_download(result.zip_path)
     return result.zip_path
