@@ -19,6 +19,7 @@ import os
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path, PurePosixPath
@@ -159,8 +160,12 @@ def _check_member(info: zipfile.ZipInfo) -> None:
 
 def _read_bounded(bundle: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     """The member's bytes, reading no more than its header declares (a lying header is a zip bomb too)."""
-    with bundle.open(info) as member:
-        content = member.read(info.file_size + 1)
+    try:
+        with bundle.open(info) as member:
+            content = member.read(info.file_size + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
+        raise BadHandin(f"the zip member {info.filename!r} is damaged ({error}): make the zip again with "
+                        "`dlcourse handin`, or upload the notebook itself") from None
     if len(content) > info.file_size:
         raise BadHandin(f"the zip member {info.filename!r} is larger than its header says: refused")
     return content
