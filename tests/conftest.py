@@ -37,6 +37,7 @@ LAYERS = {
     "content": "one assignment's notebooks: solutions, tests, rubrics, releases (tests/content/)",
     "mutants": "the mutation suite: plausible mistakes lose points, alternatives keep them (tests/mutants/)",
     "student": "what students run: data loaders, hand-in, PDF, JupyterLab in Chromium (tests/student/)",
+    "serve": "the hand-in service: its API, page, crash recovery, on SQLite and PostgreSQL (tests/serve/)",
 }
 _ASSIGNMENT = re.compile(r"^(a\d+)(?:_|$)")
 _TEST_FILE = re.compile(r"^test_(a\d+)(?:_.*)?\.py$")
