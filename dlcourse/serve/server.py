@@ -58,8 +58,9 @@ def cookie_secret(folder: Path) -> str:
 
 
 def serve(layout: CourseLayout, settings: ServeSettings, options: GradingOptions, *,
-          assignments: list[str] | None = None, executor=None, on_ready=print) -> None:
-    """Run the service until SIGTERM or SIGINT."""
+          assignments: list[str] | None = None, executor=None, on_ready=None) -> None:
+    """Run the service until SIGTERM or SIGINT; ``on_ready(url)`` once it listens (default: logged)."""
+    on_ready = on_ready or (lambda url: log.info("listening on %s", url))
     from .app import make_app
     from .service import HandinService
     from .worker import Grader
