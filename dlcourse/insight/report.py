@@ -10,16 +10,16 @@ pairs of submissions (:mod:`dlcourse.insight.similarity`). ``report --course`` w
 ``reports/course/scores.csv`` (one row per student, one column per
 assignment, ready for an LMS import) and ``reports/course/report.html``.
 
-About 500 lines: the statistics and the page that shows them are kept
-together (each section of the page is one function below its numbers); the
-similarity measure is its own module, :mod:`dlcourse.insight.similarity`.
+The page's markup is in ``templates/report.html.j2`` and
+``templates/course_report.html.j2``; here, each section's numbers and words
+(one small function per section), below the statistics they show. The
+figures are :mod:`dlcourse.insight.figures`; the similarity measure is
+:mod:`dlcourse.insight.similarity`.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import io
 import re
 import statistics
@@ -29,8 +29,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import similarity
+from . import figures, similarity
 from ..core.course import CourseLayout
+from ..core.templates import render
 from ..grading.reports import load_result
 from ..grading.results import Status, SubmissionResult
 from ..core.notebook import atomic_write, cell_source, grade_id as cell_grade_id, is_answer_cell, solution_source
@@ -269,197 +270,110 @@ def write_report(layout: CourseLayout, assignment: str) -> tuple[Path, Assignmen
     return path, report
 
 
-# -- figures -----------------------------------------------------------------------------------------------------
+# -- the page: numbers and words here, markup in templates/report.html.j2 ------------------------------------------
 
-def _figure(draw, width: float = 6.4, height: float = 3.2) -> str:
-    """An <img> with the figure ``draw(axes)`` makes, as an embedded PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=100)
-    axes = figure.add_subplot()
-    title = draw(axes)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    data = base64.b64encode(buffer.getvalue()).decode()
-    return f'<img class="figure" alt="{html.escape(title or "figure")}" src="data:image/png;base64,{data}">'
-
-
-def _histogram(values, maximum, title, xlabel, mark=None):
-    def draw(axes):
-        bins = max(5, min(20, len(set(values)) + 1))
-        axes.hist(values, bins=bins, range=(0, maximum) if maximum else None, color="#4878a8", edgecolor="white")
-        if mark is not None:
-            axes.axvline(mark, color="#c0392b", linestyle="--", label=f"cut-off {mark:.2f}")
-            axes.legend()
-        axes.set_xlabel(xlabel)
-        axes.set_ylabel("count")
-        axes.set_title(title)
-        return title
-    return _figure(draw)
-
-
-def _item_figure(items: list[Item]):
-    def draw(axes):
-        names = [i.grade_id for i in items]
-        ys = range(len(items))
-        axes.barh([y + 0.2 for y in ys], [(i.mean or 0) / i.max_score if i.max_score else 0 for i in items],
-                  height=0.4, color="#4878a8", label="mean score / max")
-        axes.barh([y - 0.2 for y in ys], [i.full_share or 0 for i in items], height=0.4, color="#8fbf6f",
-                  label="share at full marks")
-        axes.scatter([i.discrimination if i.discrimination is not None else 0 for i in items], list(ys),
-                     color="#c0392b", marker="D", zorder=3, label="discrimination (r with rest)")
-        axes.set_yticks(list(ys), names)
-        axes.invert_yaxis()
-        axes.set_xlim(-1, 1.05)
-        axes.axvline(0, color="grey", linewidth=0.5)
-        axes.legend(loc="lower left", fontsize="small")
-        axes.set_title("graded items")
-        return "graded items"
-    return _figure(draw, height=max(2.5, 0.45 * len(items) + 1.2))
-
-
-# -- HTML --------------------------------------------------------------------------------------------------------
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;padding:0 1em}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;
-vertical-align:top}th{background:#f2f2f2}.flag{background:#fde2e1;color:#8b1a10;padding:0 .3em;border-radius:3px;
-margin-right:.3em;white-space:nowrap}.note{background:#fff6d5;border-left:4px solid #e0b400;padding:.5em 1em}
-pre{margin:0;font-size:12px;white-space:pre-wrap}mark{background:#ffe08a}.side{display:grid;
-grid-template-columns:1fr 1fr;gap:1em}.side>div{border:1px solid #ddd;padding:.4em;overflow:auto}
-img.figure{max-width:100%;display:block;margin:.5em 0}code{background:#f4f4f4}
-"""
-
-
-def _e(text) -> str:
-    return html.escape(str(text))
-
-
-def _table(header, rows) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+def render_html(report: AssignmentReport) -> str:
+    """``reports/<assignment>/report.html``: one self-contained page (figures embedded)."""
+    return render("dlcourse.insight", "report.html.j2", assignment=report.assignment, summary=report.summary(),
+                  scores=_scores_section(report.results), broken=_broken_rows(report.results),
+                  items_figure=figures.item_figure(report.items), items=[_item_row(i) for i in report.items],
+                  failures=_failure_rows(report.items), times=_times_section(report.results),
+                  manual=_manual_section(report.manual), similarity_note=SIMILARITY_NOTE,
+                  pairs=_pairs_section(report), flagged=[_pair_view(report, p) for p in report.flagged_pairs],
+                  close=[_pair_view(report, p) for p in report.reference_pairs if p.flagged])
 
 
 def _num(value, fmt="{:.2f}") -> str:
     return "–" if value is None else fmt.format(value)
 
 
-def _marked(source: str, shared: set[str], release_lines: set[str]) -> str:
-    out = []
-    for line in source.splitlines():
-        key = similarity.line_key(line)
-        own = line.strip() and line.strip() not in release_lines and not line.strip().startswith("#")
-        out.append(f"<mark>{_e(line)}</mark>" if own and key and key in shared else _e(line))
-    return "<pre>" + "\n".join(out) + "</pre>"
-
-
-def _side_by_side(report: AssignmentReport, pair: similarity.Pair) -> str:
-    a, b = report.codes[pair.a], report.codes[pair.b]
-    parts = [f"<h3>{_e(pair.a)} and {_e(pair.b)}: similarity {pair.score:.2f} "
-             f"(robust z {pair.robust_z:.1f})</h3>"]
-    for cell in sorted(set(a.cells) & set(b.cells)):
-        def keys(code):
-            return {similarity.line_key(line) for line in similarity.own_lines(code.cells[cell],
-                                                                              report.release_lines).splitlines()
-                    if line.strip()} - {""}
-        shared = keys(a) & keys(b)
-        if not shared:
-            continue
-        parts.append(f"<p><code>{_e(cell)}</code>: {len(shared)} lines alike (marked)</p><div class=side>"
-                     f"<div><b>{_e(pair.a)}</b>{_marked(a.cells[cell], shared, report.release_lines)}</div>"
-                     f"<div><b>{_e(pair.b)}</b>{_marked(b.cells[cell], shared, report.release_lines)}</div></div>")
-    return "\n".join(parts)
-
-
-def render_html(report: AssignmentReport) -> str:
-    results = report.results
-    maximum = max((r.max_score for r in results), default=0)
+def _scores_section(results: list[SubmissionResult]) -> dict:
     scores = [r.score for r in results]
+    maximum = max((r.max_score for r in results), default=0)
     statuses = Counter(str(r.status) for r in results)
-    parts = [f"<!DOCTYPE html><html><head><meta charset=utf-8><title>Report: {_e(report.assignment)}</title>"
-             f"<style>{_STYLE}</style></head><body><h1>What the grades say: {_e(report.assignment)}</h1>",
-             f"<pre>{_e(report.summary())}</pre>"]
+    return {"count": len(results), "median": f"{statistics.median(scores):g}", "mean": f"{statistics.fmean(scores):.2f}",
+            "maximum": f"{maximum:g}", "statuses": [(s, statuses[s]) for s in sorted(statuses)],
+            "figure": figures.histogram(scores, maximum, "automatic score", "points")}
 
-    parts.append("<h2>Scores and statuses</h2>")
-    parts.append(_table(["submissions", "median", "mean", "max possible", *sorted(statuses)],
-                        [[len(results), f"{statistics.median(scores):g}", f"{statistics.fmean(scores):.2f}",
-                          f"{maximum:g}", *[statuses[s] for s in sorted(statuses)]]]))
-    parts.append(_histogram(scores, maximum, "automatic score", "points"))
-    broken = [r for r in results if r.status not in (Status.OK, Status.RENAMED)]
-    if broken:
-        parts.append("<p>Notebooks that did not grade normally:</p>" + _table(
-            ["student", "notebook", "status", "message"],
-            [[_e(r.student_id), _e(nb.name), _e(nb.status), f"<pre>{_e(nb.message[:300])}</pre>"]
-             for r in broken for nb in r.notebooks if nb.status not in (Status.OK, Status.RENAMED)]))
 
-    parts.append("<h2>Items</h2><p>Discrimination is the correlation of the item's score with the rest of the "
-                 "score: near 0 or below, the item does not tell strong from weak students.</p>")
-    parts.append(_item_figure(report.items))
-    parts.append(_table(["item", "kind", "points", "graded", "mean", "at full marks", "discrimination", "flags"],
-                        [[f"<code>{_e(i.grade_id)}</code>", i.kind, f"{i.max_score:g}", len(i.graded),
-                          _num(i.mean), _num(i.full_share, "{:.0%}"), _num(i.discrimination),
-                          "".join(f"<span class=flag>{_e(f)}</span>" for f in i.flags)] for i in report.items]))
+def _broken_rows(results: list[SubmissionResult]) -> list[dict]:
+    """The notebooks that did not grade normally."""
+    return [{"student": r.student_id, "notebook": nb.name, "status": nb.status, "message": nb.message[:300]}
+            for r in results if r.status not in (Status.OK, Status.RENAMED)
+            for nb in r.notebooks if nb.status not in (Status.OK, Status.RENAMED)]
 
-    parts.append("<h2>Commonest failure messages</h2><p>One forum post per line answers that many students. "
-                 "Blank answers (<code>NotImplementedError</code>) and notebooks that did not run are counted "
-                 "apart; click a message for a full example.</p>")
+
+def _item_row(item: Item) -> dict:
+    return {"grade_id": item.grade_id, "kind": item.kind, "points": f"{item.max_score:g}",
+            "graded": len(item.graded), "mean": _num(item.mean), "full_share": _num(item.full_share, "{:.0%}"),
+            "discrimination": _num(item.discrimination), "flags": item.flags}
+
+
+def _failure_rows(items: list[Item]) -> list[dict]:
+    """Per item with failures: how many, how many blank, the three commonest other messages."""
     rows = []
-    for item in report.items:
+    for item in items:
         if not item.common_failures:
             continue
         blank = sum(n for k, n, _ in item.common_failures if _NOT_ATTEMPTED.search(k))
-        shown = [(n, example) for k, n, example in item.common_failures if not _NOT_ATTEMPTED.search(k)][:3]
-        cells = "".join(f"<details><summary>{n} &times; {_e(example.strip().splitlines()[0][:160])}</summary>"
-                        f"<pre>{_e(example[:1500])}</pre></details>" for n, example in shown)
-        rows.append([f"<code>{_e(item.grade_id)}</code>", len(item.messages), blank, cells or "–"])
-    parts.append(_table(["item", "failed", "blank or did not run", "commonest other messages"], rows)
-                 if rows else "<p>No failures.</p>")
+        shown = [{"count": n, "first_line": example.strip().splitlines()[0][:160], "example": example[:1500]}
+                 for k, n, example in item.common_failures if not _NOT_ATTEMPTED.search(k)][:3]
+        rows.append({"grade_id": item.grade_id, "failed": len(item.messages), "blank": blank, "shown": shown})
+    return rows
 
-    parts.append("<h2>Grading time</h2>")
+
+def _times_section(results: list[SubmissionResult]) -> dict | None:
     times = [(r.student_id, nb.name, nb.seconds) for r in results for nb in r.notebooks]
-    if times:
-        parts.append(_histogram([t for _, _, t in times], None, "seconds per notebook", "seconds"))
-        parts.append(f"<p>Total {sum(t for *_, t in times):.0f} s over {len(times)} notebooks; "
-                     f"median {statistics.median(t for *_, t in times):.1f} s. Slowest:</p>")
-        parts.append(_table(["student", "notebook", "seconds"],
-                            [[_e(s), _e(n), f"{t:.1f}"] for s, n, t in sorted(times, key=lambda t: -t[2])[:5]]))
+    if not times:
+        return None
+    seconds = [t for *_, t in times]
+    return {"figure": figures.histogram(seconds, None, "seconds per notebook", "seconds"),
+            "total": f"{sum(seconds):.0f}", "count": len(times), "median": f"{statistics.median(seconds):.1f}",
+            "slowest": [{"student": s, "notebook": n, "seconds": f"{t:.1f}"}
+                        for s, n, t in sorted(times, key=lambda t: -t[2])[:5]]}
 
-    parts.append("<h2>Manual grading (formgrader)</h2>")
-    if report.manual is None:
-        parts.append("<p>No gradebook found: nothing to say about manual grading.</p>")
-    else:
-        _, done, wanted = report.manual
-        parts.append(f"<p>{done} of {wanted} written answers graded"
-                     + (f" ({done / wanted:.0%})" if wanted else "") + ".</p>")
 
-    parts.append("<h2>Similar submissions</h2>")
-    parts.append(f'<p class=note>{_e(SIMILARITY_NOTE)}</p>')
+def _manual_section(manual: tuple[dict, int, int] | None) -> dict | None:
+    if manual is None:
+        return None
+    _, done, wanted = manual
+    return {"done": done, "wanted": wanted, "share": f"{done / wanted:.0%}" if wanted else ""}
+
+
+def _pairs_section(report: AssignmentReport) -> dict:
     pair_scores = [p.score for p in report.pairs]
-    if pair_scores:
-        parts.append(f"<p>{len(pair_scores)} pair{'s' if len(pair_scores) != 1 else ''} compared on the students' own code (the release's lines "
-                     f"removed; names, comments and the order of statements do not count). Cut-off from this "
-                     f"class: {report.cut:.2f}.</p>")
-        parts.append(_histogram(pair_scores, 1.0, "similarity of every pair", "similarity", mark=report.cut))
-        if len(pair_scores) < 10:
-            parts.append(f"<p>Only {len(pair_scores)} pair{'s' if len(pair_scores) != 1 else ''}: too few for the class's spread to mean much; "
-                         f"read the cut-off as a floor.</p>")
-    flagged = report.flagged_pairs
-    parts.append(f"<p>{len(flagged)} pairs above the cut-off.</p>" if flagged else "<p>No pair above the cut-off.</p>")
-    for pair in flagged:
-        parts.append(_side_by_side(report, pair))
-    close = [p for p in report.reference_pairs if p.flagged]
-    if close:
-        parts.append("<h3>Close to the reference solution</h3><p>Perhaps a leaked solution, perhaps the natural way "
-                     "to write it.</p>" + _table(["student", "similarity"], [[_e(p.a), f"{p.score:.2f}"] for p in close]))
-        for pair in close:
-            parts.append(_side_by_side(report, pair))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return {"count": len(pair_scores), "cut": f"{report.cut:.2f}",
+            "figure": figures.histogram(pair_scores, 1.0, "similarity of every pair", "similarity", mark=report.cut)
+            if pair_scores else None}
+
+
+def _pair_view(report: AssignmentReport, pair: similarity.Pair) -> dict:
+    """A pair side by side: per cell both have, each line and whether it is one of the lines alike."""
+    a, b = report.codes[pair.a], report.codes[pair.b]
+
+    def keys(code, cell):
+        return {similarity.line_key(line) for line in similarity.own_lines(code.cells[cell],
+                                                                          report.release_lines).splitlines()
+                if line.strip()} - {""}
+
+    cells = []
+    for cell in sorted(set(a.cells) & set(b.cells)):
+        shared = keys(a, cell) & keys(b, cell)
+        if shared:
+            cells.append({"name": cell, "shared": len(shared), "a": _marked_lines(a.cells[cell], shared, report),
+                          "b": _marked_lines(b.cells[cell], shared, report)})
+    return {"a": pair.a, "b": pair.b, "score": f"{pair.score:.2f}", "robust_z": f"{pair.robust_z:.1f}",
+            "cells": cells}
+
+
+def _marked_lines(source: str, shared: set[str], report: AssignmentReport) -> list[dict]:
+    """Each line of ``source``; marked when it is the student's own and one of the lines alike."""
+    lines = []
+    for line in source.splitlines():
+        key = similarity.line_key(line)
+        own = line.strip() and line.strip() not in report.release_lines and not line.strip().startswith("#")
+        lines.append({"text": line, "marked": bool(own and key and key in shared)})
+    return lines
 
 
 # -- across assignments ------------------------------------------------------------------------------------------
@@ -497,26 +411,8 @@ def write_course_report(layout: CourseLayout) -> tuple[Path, Path, str]:
 
     shares = {a: [table[s][a][0] / maxima[a] for s in table if a in table[s] and maxima[a]] for a in assignments}
 
-    def draw(axes):
-        xs = range(len(assignments))
-        for a_index, a in enumerate(assignments):
-            axes.scatter([a_index] * len(shares[a]), shares[a], color="#4878a8", alpha=0.4, s=12)
-        axes.plot(list(xs), [statistics.median(shares[a]) if shares[a] else 0 for a in assignments],
-                  color="#c0392b", marker="o", label="median")
-        axes.plot(list(xs), [statistics.fmean(shares[a]) if shares[a] else 0 for a in assignments],
-                  color="#e69f00", marker="s", linestyle="--", label="mean")
-        axes.set_xticks(list(xs), assignments, rotation=30, ha="right")
-        axes.set_ylim(-0.05, 1.05)
-        axes.set_ylabel("share of points")
-        axes.legend()
-        axes.set_title("the class over the assignments")
-        return "the class over the assignments"
-
-    page = (f"<!DOCTYPE html><html><head><meta charset=utf-8><title>Course report</title><style>{_STYLE}</style>"
-            f"</head><body><h1>The course so far</h1>{_figure(draw, height=3.6)}"
-            f"<p>Scores per student (automatic points; also in <code>scores.csv</code> for the LMS).</p>"
-            + _table(["student", *assignments, "total", "max", "%"], [[_e(c) for c in row] for row in rows])
-            + "</body></html>")
+    page = render("dlcourse.insight", "course_report.html.j2", figure=figures.course_figure(assignments, shares),
+                  assignments=assignments, rows=rows)
     atomic_write(folder / "report.html", page)
     summary = "\n".join(f"{a}: median {statistics.median(shares[a]):.0%} of {maxima[a]:g} points over "
                         f"{len(shares[a])} students" for a in assignments if shares[a])

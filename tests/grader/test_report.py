@@ -182,6 +182,22 @@ def test_report_command_writes_one_self_contained_html_page(classes, capsys):
         assert page.count("<mark>") > 0
 
 
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_the_page_shows_names_flags_and_code_as_text_never_as_markup(classes, seed):
+    import dataclasses
+
+    from dlcourse.insight.report import render_html
+
+    _, report = classes[seed]
+    hostile = "<script>alert('x')</script>"
+    items = [dataclasses.replace(report.items[0], flags=[*report.items[0].flags, hostile]), *report.items[1:]]
+    page = render_html(dataclasses.replace(report, assignment=hostile, items=items))
+    assert "<script" not in page
+    assert page.count("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;") >= 4  # title, heading, summary, flag
+    for pair in report.flagged_pairs:  # each flagged pair is shown side by side, its common lines marked
+        assert f"<h3>{pair.a} and {pair.b}: similarity {pair.score:.2f}" in page
+
+
 def test_report_refuses_an_assignment_without_grades(classes, capsys):
     generated, _ = classes[SEEDS[0]]
     shutil.copytree(generated.root / "source" / ASSIGNMENT, generated.root / "source" / "ungraded")
