@@ -18,10 +18,16 @@ settings and nbgrader's version, in the machine's cache
 (:func:`dlcourse.core.config.cache_dir`), so it costs one kernel per master and
 machine. The release is untouched: ``dlcourse release`` runs stock
 ``generate_assignment``.
+
+:func:`kernel_cells` lists the plain test cells that run in the student's
+kernel as the cells are graded (expanded), for ``WARNINGS.txt``; besides
+:func:`dlcourse.core.testcode.kernel_reason`'s reasons, a cell that imports
+a module of the assignment's folder (:func:`folder_import_reason`) runs there.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import copy
 import hashlib
@@ -32,7 +38,13 @@ from importlib import metadata
 from pathlib import Path
 
 from ..core.course import CONFIG_NAME, read_config
-from ..core.notebook import atomic_write, grade_id, is_test_cell, read_notebook
+from ..core.notebook import (
+    atomic_write,
+    grade_id,
+    is_test_cell,
+    read_notebook,
+    strip_magics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +171,8 @@ def expanded_sources(master_path: Path) -> dict[str, str]:
 
 
 def kernel_cells(notebook_paths) -> list[tuple[str, str, str]]:
-    """(notebook, grade_id, reason) of every plain test cell that runs in the kernel, AUTOTEST cells expanded."""
+    """(notebook, grade_id, reason) of every plain test cell that runs in the kernel, AUTOTEST cells expanded
+    (and a cell that imports a module of the assignment's folder, :func:`folder_import_reason`)."""
     from ..core.testcode import is_plain, kernel_reason
 
     found = []
@@ -168,7 +181,28 @@ def kernel_cells(notebook_paths) -> list[tuple[str, str, str]]:
         for cell in read_notebook(path).cells:
             source = expanded.get(grade_id(cell), cell.source)
             if cell.cell_type == "code" and is_test_cell(cell) and is_plain(source):
-                reason = kernel_reason(source)
+                reason = kernel_reason(source) or folder_import_reason(source, path.parent)
                 if reason:
                     found.append((path.stem, grade_id(cell), reason))
     return found
+
+
+def folder_import_reason(source: str, master_folder: Path | None) -> str | None:
+    """Why a plain cell must run in the kernel: it imports a module of the assignment's folder (``source/``'s
+    ``helper.py``), which stock imports from the notebook's folder and the grader's process never imports (the
+    student's copy may stand there). Only the master's folder decides: a student's file cannot send a test to
+    their kernel."""
+    if master_folder is None:
+        return None
+    try:
+        tree = ast.parse(strip_magics(source))
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        for module in modules:
+            top = module.split(".")[0]
+            if (Path(master_folder) / f"{top}.py").is_file() or (Path(master_folder) / top).is_dir():
+                return f"imports {top}, a module of the assignment's folder"
+    return None

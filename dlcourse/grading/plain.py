@@ -297,6 +297,7 @@ def run_in_kernel(session, source: str, timeout: float, ignore_pattern: str = ""
 # --------------------------------------------------------------------------
 # What a plain cell sees around it: stock nbgrader's environment and the notebook's folder.
 
+
 #: nbgrader's default ``c.CourseDirectory.ignore``: never copied from ``source/``.
 STOCK_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
 #: What stock ``nbgrader autograde`` sets while it runs a notebook (``utils.setenv`` in its converter).

@@ -32,7 +32,7 @@ from ..sandbox.scratch import make_dir
 from ..core.notebook import (cell_points, grade_id, is_graded_cell, is_test_cell, new_cell, new_output, read_notebook,
                         strip_magics)
 from ..sandbox.fork import ForkSession, preloads
-from .autotest import AutotestError, expanded_tests
+from .autotest import AutotestError, expanded_tests, folder_import_reason
 from .merge import GradedCell, merge_with_master
 from .plain import CellFolder, PlainNamespace, lay_out_supporting_files, run_in_kernel, run_plain_cell, score_outputs
 from .results import TIMING_KEYS, CellGrade, GradingOptions, NotebookResult, Status
@@ -85,8 +85,10 @@ def empty_grades(master, name: str) -> dict[str, CellGrade]:
 class NotebookRun:
     """One notebook being graded: its kernel, its grades, its status and its executed cells."""
 
-    def __init__(self, master, name: str, cells: list[GradedCell], options: GradingOptions, workdir: Path):
+    def __init__(self, master, name: str, cells: list[GradedCell], options: GradingOptions, workdir: Path,
+                 master_folder: Path | None = None):
         self.master = master
+        self.master_folder = master_folder  # source/<assignment>/: its modules are imported in the kernel
         self.cells = cells
         self.options = options
         self.grades = empty_grades(master, name)
@@ -168,7 +170,8 @@ class NotebookRun:
                                                            "not run: the notebook's kernel had died before this test")
             node.outputs = [_error_output("KernelDied", grade.message)]
             return
-        if is_plain(cell.source) and kernel_reason(cell.source):
+        if is_plain(cell.source) and (kernel_reason(cell.source)
+                                      or folder_import_reason(cell.source, self.master_folder)):
             self.run_test_cell_in_kernel(cell, node)
             return
         deadline = min(self.deadline, time.monotonic() + self.options.cell_timeout)
@@ -271,7 +274,8 @@ def grade_notebook(master_path: Path, submission_path: Path | None, options: Gra
     try:
         copy_submission(Path(submission_path).parent, workdir)
         lay_out_supporting_files(Path(master_path).parent, workdir)  # as stock's autograde: source/ overwrites
-        run = NotebookRun(master, name, merge_with_master(master, student, tests), options, workdir)
+        run = NotebookRun(master, name, merge_with_master(master, student, tests), options, workdir,
+                          master_folder=Path(master_path).parent)
         run.run()
     finally:
         if own_workdir:

@@ -4,7 +4,9 @@ The notebooks in ``nbgrader_fixtures/notebooks/`` are copied unchanged from nbgr
 (``nbgrader/tests/apps/files/``, BSD-3-Clause; see ``nbgrader_fixtures/SOURCE.md`` and ``LICENSE``), and
 paired as nbgrader's own tests pair them (``test_nbgrader_autograde.py``: ``test_grade_autotest``,
 ``test_grade_hashed_autotest``, ``test_grade_complex_autotest``, ``test_hidden_tests_autotest``,
-``test_grade_with_validating_envvar``, ``test_grade_missing_notebook``; ``test_nbgrader_validate.py``:
+``test_grade_with_validating_envvar``, ``test_grade_missing_notebook``, ``test_grade``,
+``test_showtraceback_exploit``, ``test_force``; ``test_nbgrader_validate.py``: ``test_grade_cell_changed``,
+``test_locked_cell_changed``,
 ``test_validate_open_relative_file``), several masters in one assignment (:data:`ASSIGNMENTS`).
 
 Stock's points are recorded in ``nbgrader_fixtures/stock_scores.json`` by this module run as a script,
@@ -37,12 +39,13 @@ STOCK_SCORES = FIXTURES / "stock_scores.json"
 ASSIGNMENTS = {
     "ps1": {
         "masters": {"simple": "autotest-simple", "hashed": "autotest-hashed", "multi": "autotest-multi",
-                    "hidden": "autotest-hidden", "relative": "open_relative_file"},
+                    "hidden": "autotest-hidden", "relative": "open_relative_file",
+                    "full": "test"},  # test_force: a master with its solutions, handed in as it is
         "source_files": {"data.txt": "data.txt"},
         "students": {
             "foo": {"simple": "autotest-simple-unchanged", "hashed": "autotest-hashed-unchanged",
                     "multi": "autotest-multi-unchanged", "hidden": "autotest-hidden-unchanged",
-                    "relative": "open_relative_file"},
+                    "relative": "open_relative_file", "full": "test"},
             "bar": {"simple": "autotest-simple-changed", "hashed": "autotest-hashed-changed",
                     "multi": "autotest-multi-changed", "hidden": "autotest-hidden-changed-wrong",
                     # a data.txt of the student's own: source/'s copy overwrites it, as in stock
@@ -58,13 +61,23 @@ ASSIGNMENTS = {
                     # test_grade_with_validating_envvar: its test fails whenever NBGRADER_EXECUTION is set
                     "environment": "validating-environment-variable"},
         "source_files": {},
-        "students": {"foo": {"p1": "submitted-changed", "environment": "validating-environment-variable"}},
+        "students": {"foo": {"p1": "submitted-changed", "environment": "validating-environment-variable"},
+                     # test_grade and test_showtraceback_exploit: the unanswered copy, two cheats
+                     "bar": {"p1": "submitted-unchanged"}, "spam": {"p1": "submitted-cheat-attempt"},
+                     "eggs": {"p1": "submitted-cheat-attempt-alternative"},
+                     # test_nbgrader_validate's changed test and locked cells
+                     "gcc": {"p1": "submitted-grade-cell-changed"}, "lcc": {"p1": "submitted-locked-cell-changed"}},
         "force": True,
     },
 }
 
-#: (assignment, student, notebook) -> why dlcourse's points differ from stock's (never more than stock's).
+#: (assignment, student, notebook) -> why dlcourse's points differ from stock's (never more than stock's; every
+#: cell the reference check does not exclude gets stock's points).
+_UNANSWERED_MASTER = ("the master (nbgrader's unanswered submitted-unchanged) does not get full marks from its own "
+                      "tests, so dlcourse refuses it; with --force those cells are 'not graded: grader fault' (no "
+                      "points, not in the maximum) where stock counts them")
 DIFFERENCES = {
+    **{("ps_forced", student, "p1"): _UNANSWERED_MASTER for student in ("bar", "spam", "eggs", "gcc", "lcc")},
     ("ps_forced", "foo", "environment"): "the master's own test fails under autograde (it asserts that "
                                      "NBGRADER_EXECUTION is unset, and stock sets it, as dlcourse now does), so "
                                      "dlcourse refuses the master; with --force the cell is 'not graded: grader "
@@ -112,6 +125,7 @@ def record_stock_scores(scratch: Path) -> dict:
 
     course = build_course(scratch)
     scores: dict = {}
+    cells: dict = {}
     for assignment, plan in ASSIGNMENTS.items():
         nbgrader(course, "generate_assignment", assignment, "--force")
         nbgrader(course, "autograde", assignment, "--force", check=False)
@@ -121,11 +135,19 @@ def record_stock_scores(scratch: Path) -> dict:
                 scores.setdefault(assignment, {})[student] = {
                     notebook.name: [float(notebook.score), float(notebook.max_score)]
                     for notebook in submission.notebooks}
-    return scores
+                cells.setdefault(assignment, {})[student] = {
+                    notebook.name: {grade.name: float(grade.auto_score) for grade in notebook.grades
+                                    if grade.auto_score is not None}
+                    for notebook in submission.notebooks}
+    return {"scores": scores, "cells": cells}
 
 
 def stock_scores() -> dict:
     return json.loads(STOCK_SCORES.read_text())["scores"]
+
+
+def stock_cells() -> dict:
+    return json.loads(STOCK_SCORES.read_text())["cells"]
 
 
 # -- dlcourse grade on the same course ------------------------------------------------------------------------
@@ -135,14 +157,26 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Path:
+    """The course graded by ``dlcourse grade`` once per session (xdist's workers share it)."""
+    from helpers import shared_folder
     from plain_course import PlainCourse
     from tiny_course import GRADE_OPTIONS
 
-    course = PlainCourse(build_course(tmp_path_factory.mktemp("nbgrader-fixtures") / "course"))
-    for assignment, plan in ASSIGNMENTS.items():
-        run = course.dlcourse("grade", assignment, *GRADE_OPTIONS, "--workers", "2",
-                              *(["--force"] if plan["force"] else []))
-        assert run.returncode == 0, f"dlcourse grade {assignment} failed:\n{run.stdout[-3000:]}{run.stderr[-3000:]}"
+    folder, lock = shared_folder(tmp_path_factory, "nbgrader-fixtures")
+    try:
+        course = PlainCourse(folder / "course")
+        if not (folder / "graded.ok").is_file():
+            shutil.rmtree(course.root, ignore_errors=True)
+            build_course(course.root)
+            for assignment, plan in ASSIGNMENTS.items():
+                run = course.dlcourse("grade", assignment, *GRADE_OPTIONS, "--workers", "2",
+                                      *(["--force"] if plan["force"] else []))
+                assert run.returncode == 0, \
+                    f"dlcourse grade {assignment} failed:\n{run.stdout[-3000:]}{run.stderr[-3000:]}"
+            (folder / "graded.ok").write_text("graded\n")
+    finally:
+        if lock is not None:
+            lock.close()
     return course.root
 
 
@@ -179,6 +213,12 @@ def test_each_deliberate_difference_gives_no_more_than_stock(graded, assignment,
     stock_points = stock_scores()[assignment][student][notebook][0]
     assert our_notebook_scores(graded, assignment, student)[notebook] <= stock_points, DIFFERENCES[
         (assignment, student, notebook)]
+    stock_by_cell = stock_cells()[assignment][student][notebook]
+    ours = [c for nb in our_results(graded, assignment, student)["notebooks"] if nb["name"] == notebook
+            for c in nb["cells"] if c["kind"] == "test"]
+    differ = [(c["grade_id"], stock_by_cell.get(c["grade_id"]), c["score"], c["message"][:200]) for c in ours
+              if not c["state"] and c["score"] != stock_by_cell.get(c["grade_id"])]
+    assert not differ, f"cells graded otherwise than stock (cell, stock, dlcourse, message): {differ}"
 
 
 def test_a_partial_hand_in_is_graded_on_its_notebooks_and_the_others_are_missing(graded):
@@ -248,10 +288,10 @@ if __name__ == "__main__":
     sys.path.insert(0, str(HERE))
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:
-        scores = record_stock_scores(Path(scratch) / "course")
+        recorded = record_stock_scores(Path(scratch) / "course")
     seconds = time.monotonic() - started
     STOCK_SCORES.write_text(json.dumps({
         "command": "python tests/grader/test_nbgrader_fixtures.py --record-stock",
-        "nbgrader": metadata.version("nbgrader"), "seconds": round(seconds, 1),
-        "scores": scores}, indent=1, sort_keys=True) + "\n")
+        "nbgrader": metadata.version("nbgrader"), "seconds": round(seconds, 1), **recorded},
+        indent=1, sort_keys=True) + "\n")
     print(f"stock scores recorded in {STOCK_SCORES} ({seconds:.0f} s)")

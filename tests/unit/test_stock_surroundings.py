@@ -154,3 +154,15 @@ def test_the_autotest_expansion_replaces_the_masters_test_never_the_students_cop
     assert merged["test_a"].source == expanded and merged["test_a"].role == "test"
     assert merged["soln"].source == "a = 7"
     assert {c.grade_id: c.source for c in merge_with_master(master, student)}["test_a"] == "### AUTOTEST a"
+
+
+def test_a_test_that_imports_a_module_of_the_assignments_folder_runs_in_the_kernel(tmp_path):
+    from dlcourse.grading.autotest import folder_import_reason
+
+    (tmp_path / "helper.py").write_text("VALUE = 1\n")
+    (tmp_path / "pkg").mkdir()
+    assert "helper" in folder_import_reason("import helper\nassert helper.VALUE == 1", tmp_path)
+    assert "helper" in folder_import_reason("from helper import VALUE", tmp_path)
+    assert "pkg" in folder_import_reason("import pkg.sub as p", tmp_path)
+    assert folder_import_reason("import numpy as np\nfrom . import helper", tmp_path) is None
+    assert folder_import_reason("import helper", None) is None
