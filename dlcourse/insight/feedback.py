@@ -20,11 +20,11 @@ test source included, and loads MathJax from a CDN. Here:
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import shutil
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -33,6 +33,7 @@ from ..core.course import CourseLayout
 from ..grading.reports import load_result
 from ..grading.results import Status, SubmissionResult
 from ..core.notebook import atomic_write, grade_id as cell_grade_id, is_test_cell
+from ..core.templates import render
 
 #: The folder, beside each feedback page, with the parts of MathJax 2 the page needs.
 MATHJAX_FOLDER = ".mathjax"
@@ -136,129 +137,159 @@ def _item_anchor(grade_id: str) -> str:
 
 def summary_html(notebook, names: dict[str, str], manual_scores: dict, comments: dict,
                  cell_numbers: dict[str, int], kernel_names: dict) -> str:
-    """The table of every graded item, at the top of the feedback."""
+    """The table of every graded item, at the top of the feedback (``templates/feedback_summary.html.j2``)."""
     rows = []
     for grade in notebook.cells:
-        task = names.get(grade.grade_id, "")
-        label = html.escape(task) + (f" <small>({html.escape(grade.grade_id)})</small>" if task else
-                                     html.escape(grade.grade_id))
-        if grade.kind == "test" and grade.state:  # not graded (a grader fault): no points either way
-            score, mark, message = None, grade.state, grade.message
-        elif grade.kind == "test":
-            score = grade.score or 0.0
-            mark = "passed" if score >= grade.max_score else "failed"
-            message = name_cells(grade.message, kernel_names) if grade.message else ""
-        else:
-            given = manual_scores.get((notebook.name, grade.grade_id))
-            score = given
-            mark = "not graded yet" if given is None else "graded by hand"
-            message = comments.get((notebook.name, grade.grade_id), "")
-        points = f"{'–' if score is None else f'{score:g}'} / {grade.max_score:g}"
-        where = cell_numbers.get(grade.grade_id)
-        link = f'<a href="#{_item_anchor(grade.grade_id)}">{"cell " + str(where) if where else "below"}</a>'
-        shown = f"<pre>{html.escape(_short(message))}</pre>" if message else ""
-        rows.append(f'<tr class="dlcourse-{re.sub(r"[^a-z]+", "-", mark)}"><td>{label}</td><td>{points}</td>'
-                    f"<td><b>{mark}</b></td><td>{shown}</td><td>{link}</td></tr>")
-    return ('<table class="dlcourse-feedback-summary">\n<thead><tr><th>Task</th><th>Points</th><th>Result</th>'
-            "<th>What went wrong</th><th>Where</th></tr></thead>\n<tbody>\n" + "\n".join(rows)
-            + "\n</tbody></table>")
+        score, mark, message = _item_outcome(notebook.name, grade, manual_scores, comments, kernel_names)
+        rows.append({"task": names.get(grade.grade_id, ""), "grade_id": grade.grade_id,
+                     "points": f"{'–' if score is None else f'{score:g}'} / {grade.max_score:g}",
+                     "mark": mark, "mark_class": re.sub(r"[^a-z]+", "-", mark),
+                     "message": _short(message) if message else "", "anchor": _item_anchor(grade.grade_id),
+                     "where": cell_numbers.get(grade.grade_id)})
+    return render("dlcourse.insight", "feedback_summary.html.j2", rows=rows).rstrip("\n")
+
+
+def _item_outcome(notebook_name: str, grade, manual_scores: dict, comments: dict,
+                  kernel_names: dict) -> tuple[float | None, str, str]:
+    """(points, result, what went wrong) of one graded item."""
+    if grade.kind == "test" and grade.state:  # not graded (a grader fault): no points either way
+        return None, grade.state, grade.message
+    if grade.kind == "test":
+        score = grade.score or 0.0
+        return (score, "passed" if score >= grade.max_score else "failed",
+                name_cells(grade.message, kernel_names) if grade.message else "")
+    given = manual_scores.get((notebook_name, grade.grade_id))
+    return (given, "not graded yet" if given is None else "graded by hand",
+            comments.get((notebook_name, grade.grade_id), ""))
 
 
 def _short(message: str, limit: int = 1500) -> str:
     return message if len(message) <= limit else message[:limit] + "\n... (the whole message is below)"
 
 
+@dataclass
+class _Context:
+    """What every step of :func:`feedback_notebook` reads: one notebook's grades and the graded notebook."""
+
+    result: SubmissionResult
+    notebook: object  # NotebookResult
+    grades: dict  # grade_id -> CellGrade
+    graded: object  # the graded notebook (nbformat), or None
+    manual_scores: dict
+    comments: dict
+    names: dict[str, str]  # grade_id -> the task as the notebook states it
+    numbers: dict[int, int]  # id(code cell) -> its number as the feedback shows it
+    kernel_names: dict
+
+
 def feedback_notebook(result: SubmissionResult, notebook_index: int, manual_scores: dict | None = None,
                       comments: dict | None = None, release_notebook=None):
     """The notebook the student sees: a summary table, their cells, and test results without test code."""
-    manual_scores, comments = manual_scores or {}, comments or {}
     notebook = result.notebooks[notebook_index]
-    grades = {c.grade_id: c for c in notebook.cells}
     graded = nbformat.from_dict(notebook.graded) if notebook.graded else None
-    numbers = {cell_grade_id(cell): number for number, cell in code_cells(graded)} if graded else {}
-    kernel_names = kernel_cell_names(graded) if graded else {}
-    manual_total = sum(manual_scores.get((notebook.name, g.grade_id)) or 0.0 for g in notebook.cells
-                       if g.kind == "manual")
-    manual_max = sum(g.max_score for g in notebook.cells if g.kind == "manual")
-    header = [f"# Feedback: {result.assignment} / {notebook.name}",
-              f"**Student:** {html.escape(result.student_id)}  ",
-              f"**Automatic score:** {notebook.score:g} / {notebook.max_score:g}  "]
-    if manual_max:
-        graded_by_hand = any((notebook.name, g.grade_id) in manual_scores for g in notebook.cells)
-        header.append(f"**Graded by hand:** {manual_total:g} / {manual_max:g}  " if graded_by_hand
-                      else f"**Graded by hand:** not yet (out of {manual_max:g})  ")
-    header.append(f"**Status:** {Status(notebook.status).student_text}")
-    if notebook.message:
-        header.append(f"\n> {html.escape(notebook.message)}")
-    names = task_names(release_notebook)
-    header.append("\n" + summary_html(notebook, names, manual_scores, comments,
-                                      numbers, kernel_names))
-    cells = [nbformat.v4.new_markdown_cell("\n".join(header))]
-    number_of = {id(c): n for n, c in code_cells(graded)} if graded else {}
+    context = _Context(result, notebook, {c.grade_id: c for c in notebook.cells}, graded, manual_scores or {},
+                       comments or {}, task_names(release_notebook),
+                       {id(c): n for n, c in code_cells(graded)} if graded else {},
+                       kernel_cell_names(graded) if graded else {})
+    cells = [nbformat.v4.new_markdown_cell(_header(context))]
     for cell in (graded.cells if graded else []):
-        grade_id = cell_grade_id(cell)
-        number = number_of.get(id(cell))
-        anchor = f'<a id="{_item_anchor(grade_id)}"></a>' if grade_id in grades else ""
-        if is_test_cell(cell):
-            grade = grades.get(grade_id)
-            if grade is None:
-                continue
-            mark = "passed" if (grade.score or 0) >= grade.max_score else "failed"
-            task = names.get(grade_id)
-            points = (f"{grade.state} (not counted, out of {grade.max_score:g})" if grade.state else
-                      f"{grade.score or 0:g} / {grade.max_score:g} points ({mark})")
-            text = (f"{anchor}**Cell {number}: test `{grade_id}`{' (' + html.escape(task) + ')' if task else ''}: "
-                    f"{points}**")
-            if grade.message:
-                text += "\n\n```text\n" + name_cells(grade.message, kernel_names).replace("```", "'''") + "\n```"
-            cells.append(nbformat.v4.new_markdown_cell(text))
-        elif grade_id in grades and grades[grade_id].kind == "manual":
-            cells.append(nbformat.v4.new_markdown_cell(anchor + "\n\n" + cell.source))
-            score = manual_scores.get((notebook.name, grade_id))
-            shown = "not graded yet" if score is None else f"{score:g}"
-            text = f"*Written answer `{grade_id}`, graded by hand: {shown} / {grades[grade_id].max_score:g} points*"
-            comment = comments.get((notebook.name, grade_id))
-            if comment:
-                text += "\n\n**Grader's comment:**\n\n" + "\n".join("> " + html.escape(line)
-                                                                     for line in comment.splitlines())
-            cells.append(nbformat.v4.new_markdown_cell(text))
-        else:
-            copy = nbformat.from_dict(json.loads(json.dumps(cell)))
-            copy.metadata = {}
-            if copy.cell_type == "code":
-                copy.execution_count = number
-                for output in copy.get("outputs", []):
-                    if output.get("output_type") == "error":
-                        output["traceback"] = [name_cells(line, kernel_names) for line in output.get("traceback", [])]
-            if anchor:
-                cells.append(nbformat.v4.new_markdown_cell(anchor))
-            comment = comments.get((notebook.name, grade_id))
-            cells.append(copy)
-            if comment:
-                cells.append(nbformat.v4.new_markdown_cell(
-                    "**Grader's comment:**\n\n" + "\n".join("> " + html.escape(l) for l in comment.splitlines())))
+        cells += _feedback_cells(context, cell)
     if graded is None:
-        for grade in notebook.cells:
-            if grade.kind == "test":
-                cells.append(nbformat.v4.new_markdown_cell(
-                    f"**Test `{grade.grade_id}`: {grade.score or 0:g} / {grade.max_score:g} points**\n\n"
-                    f"{html.escape(grade.message)}"))
-    result_nb = nbformat.v4.new_notebook(cells=cells)
-    result_nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return result_nb
+        cells += _tests_without_notebook(context)
+    node = nbformat.v4.new_notebook(cells=cells)
+    node.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return node
+
+
+def _markdown(template: str, **values) -> str:
+    return render("dlcourse.insight", template, **values).rstrip("\n")
+
+
+def _header(context: _Context) -> str:
+    """The first cell: who, the scores, the status, and the table of every item."""
+    notebook, manual_scores = context.notebook, context.manual_scores
+    manual_max = sum(g.max_score for g in notebook.cells if g.kind == "manual")
+    manual = None
+    if manual_max:
+        manual = {"max": manual_max,
+                  "total": sum(manual_scores.get((notebook.name, g.grade_id)) or 0.0 for g in notebook.cells
+                               if g.kind == "manual"),
+                  "graded": any((notebook.name, g.grade_id) in manual_scores for g in notebook.cells)}
+    cell_numbers = {cell_grade_id(cell): number for number, cell in code_cells(context.graded)} \
+        if context.graded else {}
+    summary = summary_html(notebook, context.names, manual_scores, context.comments, cell_numbers,
+                           context.kernel_names)
+    return _markdown("feedback_header.md.j2", assignment=context.result.assignment, notebook=notebook.name,
+                     student=context.result.student_id, score=notebook.score, max_score=notebook.max_score,
+                     manual=manual, status=Status(notebook.status).student_text, message=notebook.message,
+                     summary=summary)
+
+
+def _feedback_cells(context: _Context, cell) -> list:
+    """What the feedback shows for one cell of the graded notebook (a test cell: its result, never its code)."""
+    grade_id = cell_grade_id(cell)
+    anchor = f'<a id="{_item_anchor(grade_id)}"></a>' if grade_id in context.grades else ""
+    if is_test_cell(cell):
+        return _test_result(context, cell, grade_id, anchor)
+    if grade_id in context.grades and context.grades[grade_id].kind == "manual":
+        return _written_answer(context, cell, grade_id, anchor)
+    return _student_cell(context, cell, grade_id, anchor)
+
+
+def _test_result(context: _Context, cell, grade_id: str, anchor: str) -> list:
+    grade = context.grades.get(grade_id)
+    if grade is None:
+        return []
+    mark = "passed" if (grade.score or 0) >= grade.max_score else "failed"
+    points = (f"{grade.state} (not counted, out of {grade.max_score:g})" if grade.state else
+              f"{grade.score or 0:g} / {grade.max_score:g} points ({mark})")
+    message = name_cells(grade.message, context.kernel_names).replace("```", "'''") if grade.message else ""
+    return [nbformat.v4.new_markdown_cell(_markdown(
+        "feedback_cells.md.j2", kind="test", anchor=anchor, number=context.numbers.get(id(cell)), grade_id=grade_id,
+        task=context.names.get(grade_id), points=points, message=message))]
+
+
+def _written_answer(context: _Context, cell, grade_id: str, anchor: str) -> list:
+    """The student's written answer, then the points and comment formgrader gave it."""
+    score = context.manual_scores.get((context.notebook.name, grade_id))
+    text = _markdown("feedback_cells.md.j2", kind="answer", grade_id=grade_id,
+                     shown="not graded yet" if score is None else f"{score:g}",
+                     max_score=context.grades[grade_id].max_score,
+                     comment=context.comments.get((context.notebook.name, grade_id)))
+    return [nbformat.v4.new_markdown_cell(anchor + "\n\n" + cell.source), nbformat.v4.new_markdown_cell(text)]
+
+
+def _student_cell(context: _Context, cell, grade_id: str, anchor: str) -> list:
+    """A cell as the student ran it (numbered as the summary says; tracebacks name their cells)."""
+    copy = nbformat.from_dict(json.loads(json.dumps(cell)))
+    copy.metadata = {}
+    if copy.cell_type == "code":
+        copy.execution_count = context.numbers.get(id(cell))
+        for output in copy.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = [name_cells(line, context.kernel_names) for line in output.get("traceback", [])]
+    cells = [nbformat.v4.new_markdown_cell(anchor)] if anchor else []
+    cells.append(copy)
+    comment = context.comments.get((context.notebook.name, grade_id))
+    if comment:
+        cells.append(nbformat.v4.new_markdown_cell(_markdown("feedback_cells.md.j2", kind="comment", comment=comment)))
+    return cells
+
+
+def _tests_without_notebook(context: _Context) -> list:
+    """No graded notebook (it could not run): each test's points and message."""
+    return [nbformat.v4.new_markdown_cell(_markdown(
+        "feedback_cells.md.j2", kind="test_only", grade_id=grade.grade_id,
+        points=f"{grade.score or 0:g} / {grade.max_score:g} points", message=grade.message))
+        for grade in context.notebook.cells if grade.kind == "test"]
 
 
 # --------------------------------------------------------------------------
 # Writing it.
 
-_SUMMARY_CSS = """<style>
-table.dlcourse-feedback-summary { border-collapse: collapse; margin: 1em 0; font-size: 0.95em; }
-table.dlcourse-feedback-summary th, table.dlcourse-feedback-summary td {
-  border: 1px solid #bbb; padding: 4px 8px; vertical-align: top; text-align: left; }
-table.dlcourse-feedback-summary pre { white-space: pre-wrap; margin: 0; font-size: 0.85em; max-width: 60em; }
-tr.dlcourse-passed td:nth-child(3) { color: #1a7f37; }
-tr.dlcourse-failed td:nth-child(3) { color: #c62828; }
-</style>"""
+def _summary_css() -> str:
+    """The summary table's ``<style>`` (``templates/feedback_style.html.j2``)."""
+    return render("dlcourse.insight", "feedback_style.html.j2").rstrip("\n")
 
 
 def copy_mathjax(folder: Path) -> bool:
@@ -296,7 +327,7 @@ def render_html(node, folder: Path, files_dir: Path | None = None) -> str:
     body, _ = exporter.from_notebook_node(node, resources={"metadata": {"path": str(files_dir)}} if files_dir else None)
     # require.js (from a CDN) only serves widgets, which feedback has none of: offline it would only fail
     body = body.replace(f'<script src="{exporter.require_js_url}"></script>', "", 1)
-    return body.replace("</head>", _SUMMARY_CSS + "</head>", 1)
+    return body.replace("</head>", _summary_css() + "</head>", 1)
 
 
 def write_feedback(layout: CourseLayout, result: SubmissionResult, manual_scores: dict | None = None,
@@ -314,7 +345,7 @@ def write_feedback(layout: CourseLayout, result: SubmissionResult, manual_scores
             from ..student.pdf import notebook_to_pdf
 
             pdf_node = nbformat.from_dict(json.loads(json.dumps(node)))
-            pdf_node.cells[0].source = _SUMMARY_CSS + "\n\n" + pdf_node.cells[0].source
+            pdf_node.cells[0].source = _summary_css() + "\n\n" + pdf_node.cells[0].source
             written.append(notebook_to_pdf(pdf_node, folder / f"{notebook.name}.pdf", files_dir=release.parent,
                                            footer=f"{result.student_id} / {result.assignment}").path)
     return written
