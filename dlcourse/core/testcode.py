@@ -68,7 +68,7 @@ def is_plain(source: str) -> bool:
 @functools.lru_cache(maxsize=1024)
 def kernel_reason(source: str) -> str | None:
     """Why a plain test cell must run in the student's kernel, or None when handles serve it."""
-    if strip_magics(source) != source:
+    if strip_magics(source) != "\n".join(source.splitlines()):  # (a final newline is no magic)
         return "uses IPython magics or shell commands"
     try:
         tree = ast.parse(source)

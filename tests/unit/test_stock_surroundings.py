@@ -166,3 +166,11 @@ def test_a_test_that_imports_a_module_of_the_assignments_folder_runs_in_the_kern
     assert "pkg" in folder_import_reason("import pkg.sub as p", tmp_path)
     assert folder_import_reason("import numpy as np\nfrom . import helper", tmp_path) is None
     assert folder_import_reason("import helper", None) is None
+
+
+@pytest.mark.parametrize("ending", ["\n", "\n\n", "\r\n", "  \n"])
+def test_a_plain_cell_ending_with_a_newline_is_no_magic_and_runs_in_the_graders_process(ending):
+    from dlcourse.core.testcode import kernel_reason
+
+    assert kernel_reason("assert squares(1) == [1]" + ending) is None
+    assert kernel_reason("%time squares(1)" + ending) == "uses IPython magics or shell commands"
