@@ -86,6 +86,14 @@ def _templates_file(master_path: Path, root: Path, filename: str) -> Path | None
     return None
 
 
+def course_templates(master_dir: Path) -> bytes:
+    """The course root's ``autotests.yml`` (empty when there is none): part of every fingerprint of graded
+    results, since it decides the expansion but lies outside ``source/<assignment>/`` (whose own copy the
+    fingerprints already read)."""
+    path = _course_root(Path(master_dir) / "x.ipynb") / "autotests.yml"
+    return path.read_bytes() if path.is_file() else b""
+
+
 def _digest(master_path: Path, templates: Path | None, settings) -> str:
     digest = hashlib.sha256(_CACHE_VERSION.encode())
     digest.update(Path(master_path).read_bytes())

@@ -35,6 +35,7 @@ import nbformat
 from ..core.config import cache_dir
 from ..core.course import CourseLayout
 from ..core.notebook import atomic_write, grade_id, is_test_cell
+from .autotest import course_templates
 from .results import GRADER_FAULT, GRADER_VERSION, GradingOptions, Status, SubmissionResult
 from .submission import GradingJob, grade_submission
 
@@ -91,6 +92,7 @@ def reference_fingerprint(master_dir: Path, options: GradingOptions) -> str:
     """Master files, options, grader version, the data sets present (names and sizes) and the host."""
     digest = hashlib.sha256(GRADER_VERSION.encode())
     digest.update(options.fingerprint().encode())
+    digest.update(course_templates(Path(master_dir)))  # AUTOTEST's templates (see .autotest)
     for path in sorted(Path(master_dir).rglob("*")):
         if path.is_file() and not path.is_symlink():
             digest.update(str(path.relative_to(master_dir)).encode())

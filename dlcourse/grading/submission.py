@@ -13,6 +13,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from .autotest import course_templates
 from .results import (
     GRADER_VERSION,
     GradingOptions,
@@ -38,6 +39,7 @@ def fingerprint(job: GradingJob) -> str:
     """A digest of everything that decides the grades: grader version, options, masters, submission."""
     digest = hashlib.sha256(GRADER_VERSION.encode())
     digest.update(job.options.fingerprint().encode())
+    digest.update(course_templates(Path(job.master_dir)))  # AUTOTEST's templates (see .autotest)
     for root in (Path(job.master_dir), Path(job.submission_dir)):
         for path in sorted(root.rglob("*")) if root.exists() else []:
             if path.is_file() and not path.is_symlink():

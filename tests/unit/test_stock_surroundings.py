@@ -174,3 +174,16 @@ def test_a_plain_cell_ending_with_a_newline_is_no_magic_and_runs_in_the_graders_
 
     assert kernel_reason("assert squares(1) == [1]" + ending) is None
     assert kernel_reason("%time squares(1)" + ending) == "uses IPython magics or shell commands"
+
+
+def test_the_course_roots_autotests_yml_is_part_of_every_fingerprint_of_graded_results(tmp_path):
+    from dlcourse.grading.reference import reference_fingerprint
+    from dlcourse.grading.results import GradingOptions
+    from dlcourse.grading.submission import GradingJob, fingerprint
+
+    source = _course(tmp_path)
+    job = GradingJob("alice", "ps1", str(tmp_path / "submitted"), str(source), GradingOptions())
+    before = fingerprint(job), reference_fingerprint(source, job.options)
+    (tmp_path / "course" / "autotests.yml").write_text("python3:\n  dispatch: 'type({{snippet}})'\n")
+    after = fingerprint(job), reference_fingerprint(source, job.options)
+    assert before[0] != after[0] and before[1] != after[1]
