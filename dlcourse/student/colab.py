@@ -142,7 +142,9 @@ def setup(kit: str | Path, assignment: str, notebook: str) -> Path:
 
 def notebook_path(kit: Path) -> Path | None:
     """The kit's file of the notebook this runtime works on, or None when the set-up cell has not run."""
-    relative = os.environ.get(NOTEBOOK_VARIABLE)
+    from ..core.config import colab_notebook  # DLCOURSE_COLAB_NOTEBOOK (NOTEBOOK_VARIABLE), read where all are
+
+    relative = colab_notebook()
     return Path(kit) / relative if relative else None
 
 
