@@ -526,13 +526,42 @@ def assert_no_forbidden(name: str, forbidden_source: Iterable[str], forbidden_ca
 # --------------------------------------------------------------------------
 # Models graded by what they compute: the student's and the reference on the same weights.
 
-#: Runs on either side, the very same steps: builds ``model`` from MAKE, draws its weights from ``seed`` by the order
-#: and shape of its parameters (and floating buffers), and records one forward and one backward pass. The weights
-#: are drawn on each side, not sent, and the gradients come back as every k-th entry: a VGG16 has 15 M weights.
+#: Runs on either side, the very same steps: builds ``model`` from MAKE, matches its layers with the reference's by
+#: the shapes of their parameters, in order (the first left of each shape: layers declared in another order than
+#: they are used still match when their shapes tell them apart; single parameters, and the floating buffers, the
+#: same way when whole layers cannot be matched), draws the weights from ``seed``, and records
+#: one forward and one backward pass. The weights are drawn on each side, not sent, and the gradients come back as
+#: every k-th entry: a VGG16 has 15 M weights.
 _MODEL_RUN = """
 model = (MAKE).to(dtype)
-params = list(model.parameters())
+
+
+def matched(items, wanted, shape_of):
+    # the items in the reference's order: each takes the first one left of its shape (declaration order aside)
+    left, found = list(items), []
+    for shape in wanted:
+        match = next((item for item in left if shape_of(item) == shape), None)
+        if match is None:
+            return None
+        found.append(match)
+        left = [item for item in left if item is not match]
+    return None if left else found
+
+
+def by_layer(model, wanted_layers):
+    # whole layers first (a layer's parameters together, matched by their shapes), then single parameters
+    layers = [list(m.parameters(recurse=False)) for m in model.modules()]
+    layers = [layer for layer in layers if layer]
+    shapes = [[list(p.shape) for p in layer] for layer in layers]
+    found = matched(range(len(layers)), wanted_layers, lambda i: shapes[i])
+    if found is not None:
+        return [p for i in found for p in layers[i]]
+    return matched(list(model.parameters()), want_parameters, lambda p: list(p.shape)) or list(model.parameters())
+
+
+params = by_layer(model, want_layers)
 buffers = [b for b in model.buffers() if b.is_floating_point()]
+buffers = matched(buffers, want_buffers, lambda b: list(b.shape)) or buffers
 result = {"parameters": [list(p.shape) for p in params], "buffers": [list(b.shape) for b in buffers]}
 sample = lambda t: t.detach().flatten()[::max(1, t.numel() // 4096)].clone()
 if result["parameters"] == want_parameters and result["buffers"] == want_buffers:
@@ -574,10 +603,9 @@ def _shapes_message(name: str, got: dict, want: dict) -> str:
     show = lambda shapes: ", ".join(str(tuple(s)) for s in shapes) or "none"  # noqa: E731
     kind = "parameters" if got["parameters"] != want["parameters"] else "buffers"
     what = "parameters" if kind == "parameters" else "buffers (batch-norm running statistics)"
-    return (f"{name}'s {what} cannot be matched with the reference's by order and shape: yours are "
-            f"[{show(got[kind])}] (in the order of .{kind}()), expected [{show(want[kind])}]. "
-            "Create the layers in __init__ in the order the data goes through them, with the sizes the exercise "
-            "gives (and the biases and batch norms it asks for).")
+    return (f"{name}'s {what} cannot be matched with the reference's by shape: yours have the shapes "
+            f"[{show(got[kind])}] (in the order of .{kind}()), the reference's [{show(want[kind])}]. "
+            "Build the layers with the sizes the exercise gives (and the biases and batch norms it asks for).")
 
 
 def assert_same_model(make: str, reference: torch.nn.Module, inputs: Sequence[tuple], *, name: str,
@@ -587,11 +615,12 @@ def assert_same_model(make: str, reference: torch.nn.Module, inputs: Sequence[tu
 
     ``make`` is the student's constructor call (``"VGG16(batch_norm=True)"``), run beside the student's code;
     ``reference`` is the test's own module. For each tuple of ``inputs`` (positional arguments of one call,
-    its index the seed) and each mode in ``modes``, both models get the same weights (matched by order and shape
-    of ``.parameters()``, and the floating buffers of ``.buffers()``), the same seed before the forward pass (so
+    its index the seed) and each mode in ``modes``, both models get the same weights (matched by shape, in order,
+    over ``.parameters()`` and the floating ``.buffers()``), the same seed before the forward pass (so
     ``nn.Dropout`` draws the same masks), and the same random loss ``sum(output * g)``; their outputs, the
     running statistics after the pass, and the gradients of the loss (parameters and floating inputs) must agree.
-    Attribute names, ``nn.Sequential`` or an explicit forward do not matter; the order of the layers does.
+    Attribute names, ``nn.Sequential`` or an explicit forward do not matter, nor the order in which layers of
+    different shapes are declared; layers of one shape are matched in the order they are declared.
     """
     reference = reference.to(dtype)
     for seed, arguments in enumerate(inputs):
@@ -602,7 +631,9 @@ def assert_same_model(make: str, reference: torch.nn.Module, inputs: Sequence[tu
 
 def _compare_once(make: str, reference: torch.nn.Module, arguments: list, *, name: str, mode: str, seed: int,
                   dtype: torch.dtype, rtol: float, atol: float, hint: str) -> None:
+    layers = [[list(p.shape) for p in m.parameters(recurse=False)] for m in reference.modules()]
     shapes = dict(want_parameters=[list(p.shape) for p in reference.parameters()],
+                  want_layers=[layer for layer in layers if layer],
                   want_buffers=[list(b.shape) for b in reference.buffers() if b.is_floating_point()])
     setup = dict(shapes, training=mode == "train", seed=seed, dtype=dtype, inputs=arguments)
     drawn = []
