@@ -18,7 +18,7 @@ how they are compared.
 
 This module is the whole API of a test cell (handles, comparisons with
 helpful messages, forbidden-shortcut checks, models and training loops compared
-with a reference, random draws), in one file of about 820 lines because
+with a reference, random draws), in one long file (over 800 lines) because
 notebooks import it by this one name (and the kit ships it); the
 transport behind ``student`` is :mod:`dlcourse.bridge`.
 """

@@ -89,7 +89,7 @@ def _shared_zygote(options: GradingOptions):
     """
     if options.engine != "fork":
         return None
-    from ..sandbox.fork import SharedZygoteHost
+    from ..sandbox.zygotes import SharedZygoteHost
 
     try:
         return SharedZygoteHost(options.isolate, options.limits, [Path(p) for p in options.read_only])
@@ -140,7 +140,7 @@ def warm_workers(executor: Executor, workers: int | None, options: GradingOption
 
 
 def _warm(options: GradingOptions) -> None:
-    from ..sandbox.fork import warm_zygote
+    from ..sandbox.zygotes import warm_zygote
 
     try:
         warm_zygote(options.isolate, options.limits, [Path(p) for p in options.read_only])

@@ -1,61 +1,50 @@
-"""The fork engine, the grader's side: a warm zygote per worker, a forked child per notebook.
+"""The fork engine, the grader's side: a forked child per notebook, run cell by cell.
 
 Starting a Jupyter kernel in a fresh sandbox and importing torch costs about
 two seconds per notebook before any student code runs. The fork engine pays
-that once per ``dlcourse grade`` (:class:`SharedZygoteHost`, whose workers
-connect with a :class:`SharedZygote`), or once per grading worker where
-there is no shared zygote: a :class:`Zygote` is a Python process in a
-bubblewrap sandbox of its own (the :class:`dlcourse.sandbox.isolation.Sandbox` bind
-list, with an empty scratch folder as its work folder) that has imported
-torch, IPython, matplotlib and the agent (:mod:`dlcourse.sandbox.child`).
-A :class:`ForkSession` (the same methods as
-:class:`dlcourse.sandbox.kernel.KernelSession`) asks it for a child per notebook,
-moves the child into a cgroup of its own, sends it the submission's files
-as a tar archive, runs cells in it and closes it. :class:`ForkBackend`
-carries a test's requests as length-prefixed ``wire.dumps`` frames.
+that once per ``dlcourse grade`` (or once per grading worker where there is
+no shared zygote): the warm, sandboxed processes that fork the children are
+:mod:`dlcourse.sandbox.zygotes`. A :class:`ForkSession` (the same methods as
+:class:`dlcourse.sandbox.kernel.KernelSession`) asks this process's zygote for
+a child per notebook, moves the child into a cgroup of its own, sends it the
+submission's files as a tar archive, runs cells in it and closes it.
+:class:`ForkBackend` carries a test's requests as length-prefixed
+``wire.dumps`` frames.
 
 A zygote is replaced after a child that left it in doubt (it crashed, timed
 out, ran out of memory or broke the protocol) and after
-:data:`CHILDREN_PER_ZYGOTE` children. See ``docs/threat-model.md`` for what
-holds each isolation property.
+:data:`dlcourse.sandbox.zygotes.CHILDREN_PER_ZYGOTE` children. See
+``docs/threat-model.md`` for what holds each isolation property. The
+zygotes' names stay importable from here.
 """
 
 from __future__ import annotations
 
 import ast
-import atexit
 import functools
 import io
 import json
-import multiprocessing.util
 import os
 import select
-import shutil
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import tarfile
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from .isolation import CGroup, Limits, Sandbox
-from .kernel import OUTPUT_LIMIT_BYTES, WARM_UP_TIMEOUT, CellRun
+from . import zygotes
+from .isolation import CGroup, Limits
+from .kernel import OUTPUT_LIMIT_BYTES, CellRun
 from ..bridge.errors import REPLY_LIMIT_BYTES, CellTimeout, KernelDied, no_reply, reply_too_large, unreadable_reply
-from ..core.config import ZYGOTE_SOCKET, environment
 from ..core.notebook import is_test_cell, new_output, strip_magics
-from .scratch import make_dir, start_time
-from .child import CHILDREN_ENV, HEADER, LISTEN_FD_ENV, SHARED_KEY_ENV, ProtocolError
+from .scratch import start_time
+from .child import HEADER, ProtocolError
+# the zygotes' names, as they were imported from here before they had a module of their own
+from .zygotes import (SHARED_SOCKET_ENV, SharedZygote, SharedZygoteHost, Zygote, ZygoteRetired,  # noqa: F401
+                      close_zygote, warm_zygote, zygote_for)
 
-#: A zygote is replaced after this many children, doubt or not.
-CHILDREN_PER_ZYGOTE = 50
-#: Seconds a child may take from the fork to being ready for its first cell.
-CHILD_START_TIMEOUT = 60
-#: Seconds a worker waits for the shared zygote to confirm that it retired.
-RETIRE_TIMEOUT = 10
 #: Seconds an interrupted child has to answer before it is killed (as the kernel engine).
 INTERRUPT_GRACE = 10
 #: The largest cell result a child may send (JSON of outputs already cut at OUTPUT_LIMIT_BYTES).
@@ -66,261 +55,6 @@ TMPFS_BYTES = 2 * 2**30
 _OUTPUT_KEYS = {"stream": ("name", "text"), "display_data": ("data", "metadata"),
                 "execute_result": ("data", "metadata", "execution_count"),
                 "error": ("ename", "evalue", "traceback")}
-
-
-class Zygote:
-    """One warm, sandboxed Python process that forks a child per notebook."""
-
-    shared = False
-
-    def __init__(self, isolate: bool, limits: Limits, read_only: list[Path], *,
-                 listener: socket.socket | None = None):
-        self.key = _key(isolate, limits, read_only)
-        self.isolate = isolate
-        self.limits = limits
-        self.children = 0
-        self.in_doubt = False
-        self.scratch = make_dir("dlz-")  # the zygote's work folder: empty, and stays so
-        self.sandbox = Sandbox(limits, read_only=read_only) if isolate else None
-        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        command = [sys.executable, "-m", "dlcourse.sandbox.child"]
-        env = {k: v for k, v in os.environ.items()
-               if k not in (SHARED_SOCKET_ENV, LISTEN_FD_ENV, SHARED_KEY_ENV, CHILDREN_ENV)}
-        env.update({"MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
-        if listener is not None:  # shared by the workers (SharedZygoteHost), counting all their children
-            env.update({LISTEN_FD_ENV: str(listener.fileno()), SHARED_KEY_ENV: repr(self.key),
-                        CHILDREN_ENV: str(CHILDREN_PER_ZYGOTE)})
-        if self.sandbox is not None:
-            env = self.sandbox.environment(env)
-            command = self.sandbox.command(command, self.scratch,
-                                           () if listener is None else (listener.fileno(),))
-        else:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
-                                                              env.get("PYTHONPATH", "")]))
-        # OpenBLAS (numpy's) starts its thread pool on import unless told one thread: the zygote must
-        # have none when it forks. Torch's own pool is started lazily and sized in each child.
-        env["OPENBLAS_NUM_THREADS"] = "1"
-        cwd = str(self.scratch)
-        self._log = tempfile.TemporaryFile()
-        try:
-            self.process = subprocess.Popen(command, stdin=theirs, stdout=subprocess.DEVNULL, stderr=self._log,
-                                            env=env, cwd=cwd, start_new_session=True,
-                                            pass_fds=() if listener is None else (listener.fileno(),))
-        finally:
-            theirs.close()
-        if listener is not None:
-            return  # the owner does not wait: each worker reads the zygote's hello on its own connection
-        try:
-            hello = self._receive(WARM_UP_TIMEOUT)
-        except KernelDied:
-            self.close()
-            raise
-        if not hello.get("ready") or hello.get("threads") != 1:
-            self.close()
-            raise KernelDied(f"the zygote is not fit to fork: {hello}")
-
-    def _receive(self, timeout: float) -> dict:
-        ready, _, _ = select.select([self.control], [], [], timeout)
-        message = self.control.recv(1 << 16) if ready else b""
-        if not message:
-            self._log.seek(0)
-            detail = self._log.read()[-1500:].decode(errors="replace")
-            raise KernelDied(f"the zygote did not answer\n{detail}")
-        return json.loads(message)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def fork(self, child_socket: socket.socket, command: dict) -> None:
-        self.children += 1
-        socket.send_fds(self.control, [json.dumps(command).encode()], [child_socket.fileno()])
-        answer = self._receive(CHILD_START_TIMEOUT)
-        if not answer.get("ok"):
-            self.in_doubt = True
-            raise KernelDied(f"the zygote could not fork: {answer.get('error')}")
-
-    def close(self) -> None:
-        try:
-            self.control.close()
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait()
-            self._log.close()
-            if self.sandbox is not None:
-                self.sandbox.cleanup()
-            try:
-                self.scratch.rmdir()
-            except OSError:
-                pass
-
-
-class ZygoteRetired(KernelDied):
-    """The shared zygote forks no more (it retired, or is gone): this worker starts its own."""
-
-
-#: Where a worker finds the zygote that ``dlcourse grade`` shares among its workers (:class:`SharedZygoteHost`).
-SHARED_SOCKET_ENV = ZYGOTE_SOCKET
-
-
-class SharedZygote(Zygote):
-    """A worker's connection to the zygote its ``dlcourse grade`` shares: the methods of :class:`Zygote`.
-
-    One zygote for all the workers of a command imports torch once instead of once per worker. It counts
-    the children of all of them and retires after :data:`CHILDREN_PER_ZYGOTE`, or when a worker's child
-    left it in doubt (that worker tells it so); a worker then starts its own :class:`Zygote`, as without one.
-    """
-
-    shared = True
-
-    def __init__(self, path: str, key: tuple):
-        self.key = key
-        self.children = 0
-        self.in_doubt = False
-        self.retired = False
-        self.control = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            self.control.connect(path)
-            hello = self._receive(WARM_UP_TIMEOUT)
-        except (OSError, KernelDied) as error:
-            self.control.close()
-            raise ZygoteRetired(f"no shared zygote at {path}: {error}") from error
-        if not hello.get("ready") or hello.get("threads") != 1 or hello.get("key") != repr(key):
-            self.control.close()
-            raise ZygoteRetired(f"the shared zygote is not for these options or not fit to fork: {hello}")
-
-    def _receive(self, timeout: float) -> dict:
-        ready, _, _ = select.select([self.control], [], [], timeout)
-        try:
-            message = self.control.recv(1 << 16) if ready else b""
-        except OSError:
-            message = b""
-        if not message:
-            self.retired = True
-            raise ZygoteRetired("the shared zygote did not answer")
-        return json.loads(message)
-
-    def alive(self) -> bool:
-        return not self.retired and self.control.fileno() >= 0
-
-    def fork(self, child_socket: socket.socket, command: dict) -> None:
-        try:
-            socket.send_fds(self.control, [json.dumps(command).encode()], [child_socket.fileno()])
-        except OSError as error:
-            self.retired = True
-            raise ZygoteRetired(f"the shared zygote is gone: {error}") from error
-        answer = self._receive(CHILD_START_TIMEOUT)
-        if answer.get("retired"):
-            self.retired = True
-            raise ZygoteRetired("the shared zygote retired")
-        if not answer.get("ok"):
-            self.in_doubt = True
-            raise KernelDied(f"the zygote could not fork: {answer.get('error')}")
-        self.children += 1
-
-    def close(self) -> None:
-        try:
-            if self.in_doubt and not self.retired:  # no more children from it, for any worker, once answered
-                self.control.send(json.dumps({"retire": True}).encode())
-                self._receive(RETIRE_TIMEOUT)
-        except (OSError, KernelDied):
-            pass
-        finally:
-            self.control.close()
-
-
-class SharedZygoteHost:
-    """The zygote one ``dlcourse grade`` shares among its local workers, started before them.
-
-    It listens on a socket in a private folder (mode 0700) that its workers connect to
-    (:data:`SHARED_SOCKET_ENV` in their environment); no notebook's process can reach it (it is in no
-    sandbox's file system, and each child closes the zygote's sockets). It ends with :meth:`close` or
-    with this process.
-    """
-
-    def __init__(self, isolate: bool, limits: Limits, read_only: list[Path]):
-        read_only = _mounted(read_only)
-        self.folder = make_dir("dlzs-")
-        self.path = str(self.folder / "zygote")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            listener.bind(self.path)
-            listener.listen(64)
-            self.zygote = Zygote(isolate, limits, read_only, listener=listener)
-        except BaseException:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            raise
-        finally:
-            listener.close()  # the zygote's copy only: connections are refused once it is gone
-
-    def environment(self) -> dict[str, str]:
-        return {SHARED_SOCKET_ENV: self.path}
-
-    def close(self) -> None:
-        try:
-            self.zygote.close()
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-
-_zygote: Zygote | None = None
-_finalizer = None
-_shared_refused = False  # this worker met the shared zygote retired, gone or unfit: its own from now on
-
-
-def _key(isolate: bool, limits: Limits, read_only: list[Path]) -> tuple:
-    return (isolate, limits, tuple(str(p) for p in read_only))
-
-
-def zygote_for(isolate: bool, limits: Limits, read_only: list[Path]) -> Zygote:
-    """This process's zygote for these options: the shared one if its command started one (and it still forks),
-    else its own, started lazily; replaced when in doubt or old."""
-    global _zygote, _shared_refused
-    key = _key(isolate, limits, read_only)
-    if _zygote is not None and (_zygote.key != key or _zygote.in_doubt or not _zygote.alive()
-                                or (not _zygote.shared and _zygote.children >= CHILDREN_PER_ZYGOTE)):
-        if _zygote.shared:
-            _leave_shared()
-        else:
-            close_zygote()
-    if _zygote is None and not _shared_refused and environment(SHARED_SOCKET_ENV):
-        try:
-            _zygote = SharedZygote(environment(SHARED_SOCKET_ENV), key)
-        except ZygoteRetired:
-            _shared_refused = True
-    if _zygote is None:
-        _zygote = Zygote(isolate, limits, read_only)
-        global _finalizer
-        if _finalizer is None:  # a pool's worker ends with os._exit, past atexit; these finalizers still run
-            _finalizer = multiprocessing.util.Finalize(None, close_zygote, exitpriority=10)
-    return _zygote
-
-
-def warm_zygote(isolate: bool, limits: Limits, read_only: list[Path]) -> None:
-    """Start this process's zygote ahead of its first notebook (the key a :class:`ForkSession` will use)."""
-    zygote_for(isolate, limits, _mounted(read_only))
-
-
-def _mounted(read_only) -> list[Path]:
-    """The read-only folders a zygote binds: those that exist (part of its key, so warm and real agree)."""
-    return [Path(p) for p in read_only if Path(p).exists()]
-
-
-def _leave_shared() -> None:
-    """This worker's zygote from now on is its own; the shared one, in doubt or retired, is told so and left."""
-    global _shared_refused
-    _shared_refused = True
-    close_zygote()
-
-
-def close_zygote() -> None:
-    global _zygote
-    if _zygote is not None:
-        zygote, _zygote = _zygote, None
-        zygote.close()
-
-
-atexit.register(close_zygote)
 
 
 #: Modules that a dlcourse module imports only when one of its functions is called (torchvision takes
@@ -367,7 +101,7 @@ class ForkSession:
         self.env = dict(env)
         self.isolate = isolate
         self.limits = limits or Limits()
-        self.read_only = _mounted(read_only or [])
+        self.read_only = zygotes.mounted(read_only or [])
         self.cgroup = CGroup(uuid.uuid4().hex[:12], self.limits)
         self.sock: socket.socket | None = None
         self.pid: int | None = None
@@ -379,7 +113,7 @@ class ForkSession:
     # -- life --------------------------------------------------------------
 
     def start(self) -> None:
-        self.zygote = zygote_for(self.isolate, self.limits, self.read_only)
+        self.zygote = zygotes.zygote_for(self.isolate, self.limits, self.read_only)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         self.sock = ours
@@ -391,12 +125,12 @@ class ForkSession:
         try:
             try:
                 self.zygote.fork(theirs, command)
-            except ZygoteRetired:  # between two notebooks: this worker's own zygote from now on
-                self.zygote = zygote_for(self.isolate, self.limits, self.read_only)
+            except zygotes.ZygoteRetired:  # between two notebooks: this worker's own zygote from now on
+                self.zygote = zygotes.zygote_for(self.isolate, self.limits, self.read_only)
                 self.zygote.fork(theirs, command)
         finally:
             theirs.close()
-        deadline = time.monotonic() + CHILD_START_TIMEOUT
+        deadline = time.monotonic() + zygotes.CHILD_START_TIMEOUT
         self.dead = False
         try:
             self.pid = self._hello(deadline)
@@ -469,8 +203,7 @@ class ForkSession:
         self.cgroup.remove()
         if self.zygote is not None and doubt:
             self.zygote.in_doubt = True
-            if self.zygote.shared and self.zygote is _zygote:  # at once: no worker forks from it after this
-                _leave_shared()
+            zygotes.leave_if_shared(self.zygote)  # at once: no worker forks from the shared one after this
 
     # -- frames ------------------------------------------------------------
 

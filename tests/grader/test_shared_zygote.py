@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dlcourse.sandbox import fork as zygote_module
+from dlcourse.sandbox import zygotes as zygote_module
 from dlcourse.grading import default_executor
 from dlcourse.sandbox.isolation import Limits, isolation_problem
 from dlcourse.sandbox.fork import (SHARED_SOCKET_ENV, ForkSession, SharedZygote, SharedZygoteHost, ZygoteRetired,
