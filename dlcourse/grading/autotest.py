@@ -23,6 +23,10 @@ machine. The release is untouched: ``dlcourse release`` runs stock
 kernel as the cells are graded (expanded), for ``WARNINGS.txt``; besides
 :func:`dlcourse.core.testcode.kernel_reason`'s reasons, a cell that imports
 a module of the assignment's folder (:func:`folder_import_reason`) runs there.
+
+:func:`lay_out_supporting_files` copies the assignment's other files over the
+student's copies before a notebook runs, as stock ``autograde`` does
+(``c.Autograde.exclude_overwriting``, ``c.CourseDirectory.ignore``).
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import fnmatch
 import hashlib
 import json
 import logging
 import os
+import shutil
 from importlib import metadata
 from pathlib import Path
 
@@ -214,3 +220,52 @@ def folder_import_reason(source: str, master_folder: Path | None) -> str | None:
             if (Path(master_folder) / f"{top}.py").is_file() or (Path(master_folder) / top).is_dir():
                 return f"imports {top}, a module of the assignment's folder"
     return None
+
+
+# --------------------------------------------------------------------------
+# The supporting files of source/<assignment>/, laid out as stock's autograde lays them out.
+
+#: nbgrader's default ``c.CourseDirectory.ignore``: never copied from ``source/``.
+STOCK_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
+
+
+def supporting_files(master_dir: Path) -> list[Path]:
+    """The files of ``source/<assignment>/`` that stock autograde copies over the student's: every file but
+    the notebooks, nbgrader's ignored names (``c.CourseDirectory.ignore``) and the assignment's
+    ``c.Autograde.exclude_overwriting``."""
+    master_dir = Path(master_dir)
+    ignore, excluded = _overwrite_settings(master_dir.parent.parent, master_dir.name)
+    found = []
+    for path in sorted(master_dir.rglob("*")):
+        relative = path.relative_to(master_dir)
+        if path.is_symlink() or not path.is_file() or path.suffix == ".ipynb" or str(relative) in excluded:
+            continue
+        if any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in ignore):
+            continue
+        found.append(path)
+    return found
+
+
+def _overwrite_settings(root: Path, assignment: str) -> tuple[tuple[str, ...], set[str]]:
+    from ..core.course import CONFIG_NAME, read_config
+
+    try:
+        config = read_config(root / CONFIG_NAME)
+    except Exception:  # noqa: BLE001 - a broken config is nbgrader's to report; its defaults apply
+        return STOCK_IGNORE, set()
+    ignore = tuple(config.get("CourseDirectory", {}).get("ignore", STOCK_IGNORE))
+    excluded = config.get("Autograde", {}).get("exclude_overwriting", {}).get(assignment, [])
+    return ignore, {str(Path(name)) for name in excluded}
+
+
+def lay_out_supporting_files(master_dir: Path, workdir: Path) -> None:
+    """Copy the assignment's supporting files (:func:`supporting_files`) over the student's copies in
+    ``workdir``, as stock ``nbgrader autograde`` does before it runs the notebooks."""
+    master_dir = Path(master_dir)
+    for path in supporting_files(master_dir):
+        target = Path(workdir) / path.relative_to(master_dir)
+        if target.is_symlink() or target.exists():
+            target.unlink() if not target.is_dir() or target.is_symlink() else shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        log.debug("supporting file %s laid out in %s", path.name, workdir)

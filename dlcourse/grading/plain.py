@@ -28,7 +28,8 @@ runs there as stock nbgrader runs it (:func:`run_in_kernel`).
 While a plain cell runs here it sees what it would see in stock nbgrader's
 kernel (:class:`CellFolder`): ``NBGRADER_EXECUTION=autograde`` and the
 notebook's folder as its working directory. That folder is a grader-private
-copy of the student's (regular files only, refreshed before each cell), never
+copy of the student's (regular files only, refreshed before each cell and after
+each request that may run the student's code), never
 the folder the student's code can write to while the test runs: a symlink,
 a FIFO or a file swapped in mid-test cannot reach the grader's files or hang it.
 """
@@ -37,11 +38,9 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import fnmatch
 import importlib
 import importlib.util
 import io
-import logging
 import os
 import re
 import shutil
@@ -54,8 +53,6 @@ from ..bridge import backends, wire
 from ..core.notebook import new_output, strip_magics
 from ..core.testcode import NEVER_STUDENT_NAMES, cell_names
 from ..sandbox.scratch import make_dir
-
-log = logging.getLogger(__name__)
 
 #: Modules a student's name may stand for that the grader never imports for it (side effects on import).
 _NEVER_IMPORT = frozenset({"antigravity", "this", "__main__", "__hello__", "__phello__", "idlelib", "turtle",
@@ -193,6 +190,7 @@ def run_plain_cell(source: str, namespace: PlainNamespace, backend: backends.Bac
     outputs: list = []
     token = testing.plain_cell.set(True)
     surroundings = folder.entered() if folder is not None else contextlib.nullcontext()
+    backend = _Refreshing(backend, folder) if folder is not None else backend
     try:
         with surroundings, backends.using(backend), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -298,13 +296,31 @@ def run_in_kernel(session, source: str, timeout: float, ignore_pattern: str = ""
 # What a plain cell sees around it: stock nbgrader's environment and the notebook's folder.
 
 
-#: nbgrader's default ``c.CourseDirectory.ignore``: never copied from ``source/``.
-STOCK_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
 #: What stock ``nbgrader autograde`` sets while it runs a notebook (``utils.setenv`` in its converter).
 STOCK_ENVIRONMENT = {"NBGRADER_EXECUTION": "autograde"}
 #: The most the test's copy of the notebook's folder holds (files, and bytes); the rest is not copied.
 FOLDER_FILE_LIMIT = 10_000
 FOLDER_BYTE_LIMIT = 200 * 2**20
+
+
+class _Refreshing:
+    """A backend whose every request that may run the student's code is followed by a refresh of the test's
+    copy of the folder: a file the student's code writes (``save(model, "m.pt")``) is there when the test opens
+    it, as in stock's kernel."""
+
+    _NO_CODE = frozenset({"names"})  # asks which names exist: runs none of the student's code
+
+    def __init__(self, backend, folder: CellFolder):
+        self._backend, self._folder = backend, folder
+
+    def request(self, request: dict) -> dict:
+        reply = self._backend.request(request)
+        if request.get("op") not in self._NO_CODE:
+            self._folder.refresh()
+        return reply
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
 
 
 class CellFolder:
@@ -314,8 +330,8 @@ class CellFolder:
     gets a private copy of its regular files, brought up to date before each cell by
     :meth:`refresh`: read through directory descriptors without following a link
     (:func:`os.fwalk`, ``O_NOFOLLOW``), FIFOs, sockets and devices skipped, at most
-    :data:`FOLDER_FILE_LIMIT` files and :data:`FOLDER_BYTE_LIMIT` bytes. A file the student's code
-    writes while the test cell runs is seen from the next test cell on.
+    :data:`FOLDER_FILE_LIMIT` files and :data:`FOLDER_BYTE_LIMIT` bytes. While a cell runs it is
+    brought up to date again after each request that may run the student's code (:class:`_Refreshing`).
     """
 
     def __init__(self, workdir: Path):
@@ -393,45 +409,3 @@ class CellFolder:
         if self.copy is not None:
             shutil.rmtree(self.copy, ignore_errors=True)
             self.copy = None
-
-
-def supporting_files(master_dir: Path) -> list[Path]:
-    """The files of ``source/<assignment>/`` that stock autograde copies over the student's: every file but
-    the notebooks, nbgrader's ignored names (``c.CourseDirectory.ignore``) and the assignment's
-    ``c.Autograde.exclude_overwriting``."""
-    master_dir = Path(master_dir)
-    ignore, excluded = _overwrite_settings(master_dir.parent.parent, master_dir.name)
-    found = []
-    for path in sorted(master_dir.rglob("*")):
-        relative = path.relative_to(master_dir)
-        if path.is_symlink() or not path.is_file() or path.suffix == ".ipynb" or str(relative) in excluded:
-            continue
-        if any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in ignore):
-            continue
-        found.append(path)
-    return found
-
-
-def _overwrite_settings(root: Path, assignment: str) -> tuple[tuple[str, ...], set[str]]:
-    from ..core.course import CONFIG_NAME, read_config
-
-    try:
-        config = read_config(root / CONFIG_NAME)
-    except Exception:  # noqa: BLE001 - a broken config is nbgrader's to report; its defaults apply
-        return STOCK_IGNORE, set()
-    ignore = tuple(config.get("CourseDirectory", {}).get("ignore", STOCK_IGNORE))
-    excluded = config.get("Autograde", {}).get("exclude_overwriting", {}).get(assignment, [])
-    return ignore, {str(Path(name)) for name in excluded}
-
-
-def lay_out_supporting_files(master_dir: Path, workdir: Path) -> None:
-    """Copy the assignment's supporting files (:func:`supporting_files`) over the student's copies in
-    ``workdir``, as stock ``nbgrader autograde`` does before it runs the notebooks."""
-    master_dir = Path(master_dir)
-    for path in supporting_files(master_dir):
-        target = Path(workdir) / path.relative_to(master_dir)
-        if target.is_symlink() or target.exists():
-            target.unlink() if not target.is_dir() or target.is_symlink() else shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-        log.debug("supporting file %s laid out in %s", path.name, workdir)

@@ -32,9 +32,9 @@ from ..sandbox.scratch import make_dir
 from ..core.notebook import (cell_points, grade_id, is_graded_cell, is_test_cell, new_cell, new_output, read_notebook,
                         strip_magics)
 from ..sandbox.fork import ForkSession, preloads
-from .autotest import AutotestError, expanded_tests, folder_import_reason
+from .autotest import AutotestError, expanded_tests, folder_import_reason, lay_out_supporting_files
 from .merge import GradedCell, merge_with_master
-from .plain import CellFolder, PlainNamespace, lay_out_supporting_files, run_in_kernel, run_plain_cell, score_outputs
+from .plain import CellFolder, PlainNamespace, run_in_kernel, run_plain_cell, score_outputs
 from .results import TIMING_KEYS, CellGrade, GradingOptions, NotebookResult, Status
 
 #: The most a submission's folder may bring into the sandbox; the rest is not copied.

@@ -16,12 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from dlcourse.grading.autotest import lay_out_supporting_files, supporting_files
 from dlcourse.grading.merge import merge_with_master
-from dlcourse.grading.plain import (
-    CellFolder,
-    lay_out_supporting_files,
-    supporting_files,
-)
+from dlcourse.grading.plain import CellFolder
 from dlcourse.grading.results import NotebookResult, Status
 from dlcourse.grading.submission import submission_status
 
@@ -187,3 +184,26 @@ def test_the_course_roots_autotests_yml_is_part_of_every_fingerprint_of_graded_r
     (tmp_path / "course" / "autotests.yml").write_text("python3:\n  dispatch: 'type({{snippet}})'\n")
     after = fingerprint(job), reference_fingerprint(source, job.options)
     assert before[0] != after[0] and before[1] != after[1]
+
+
+def test_a_file_the_students_code_writes_during_the_cell_is_there_after_the_call(folder):
+    from dlcourse.grading.plain import _Refreshing
+
+    workdir, cell_folder = folder
+
+    class SavingBackend:  # the student's save(...) writes beside the notebook, in the kernel's folder
+        requests = 0
+
+        def request(self, request):
+            if request["op"] == "call":
+                (workdir / "model.txt").write_text("saved")
+            return {"ok": True, "value": None}
+
+    backend = _Refreshing(SavingBackend(), cell_folder)
+    with cell_folder.entered():
+        assert not os.path.exists("model.txt")
+        backend.request({"op": "names", "names": ["save"]})
+        assert not os.path.exists("model.txt")
+        backend.request({"op": "call", "target": "save"})
+        assert Path("model.txt").read_text() == "saved"
+        assert backend.requests == 0  # the backend's own counters stay readable
