@@ -14,7 +14,7 @@ from enum import Enum
 from ..sandbox.isolation import Limits
 
 #: Part of every result's fingerprint: bump it when a change of the grader changes grades.
-GRADER_VERSION = "2"
+GRADER_VERSION = "3"  # 3: AUTOTEST expanded, NBGRADER_EXECUTION and source/'s files as stock (issue 29)
 #: :attr:`CellGrade.state` of a test the reference solution fails on this machine (see :mod:`.reference`).
 GRADER_FAULT = "not graded: grader fault"
 
