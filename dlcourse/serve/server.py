@@ -75,7 +75,7 @@ def serve(layout: CourseLayout, settings: ServeSettings, options: GradingOptions
     assignments = assignments or layout.assignments()
     for assignment in assignments:
         layout.require_assignment(assignment)
-        publish_assignment(layout, store, work, policy, assignment, roster)
+        publish_assignment(layout, store, work, policy, assignment, roster, verify=True)
 
     def finished(handin_id: str) -> None:
         handin = store.get(handin_id)
