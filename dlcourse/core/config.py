@@ -9,7 +9,8 @@ Three sources, each read here and nowhere else:
 * nbgrader's own settings that grading honours as stock nbgrader does (``c.IgnorePattern``,
   ``c.Execute.timeout``): :class:`CourseSettings`, from :func:`course_settings`.
 * ``DLCOURSE_*`` environment variables: :data:`ENVIRONMENT` (name, meaning, default), read through
-  :func:`environment` and the small accessors below it.
+  :func:`environment` and the small accessors below it (one is listed but read elsewhere:
+  ``DLCOURSE_KIT``, by the Colab set-up cell's own code, before the package is installed).
 
 ``dlcourse config`` prints all of them with their help, default and current value (:func:`describe`);
 ``dlcourse config --generate`` prints a commented ``c.Dlcourse`` block, as ``nbgrader generate_config`` does
@@ -178,6 +179,9 @@ ENVIRONMENT: dict[str, EnvironmentVariable] = {v.name: v for v in (
                         "the first Chrome/Chromium on the PATH"),
     EnvironmentVariable("DLCOURSE_MATHJAX", "a folder holding MathJax 2 for PDFs",
                         "libjs-mathjax's folder, or a mathjax@2 folder at or above the working directory"),
+    EnvironmentVariable("DLCOURSE_KIT", "where a notebook's Colab set-up cell finds or clones the student kit "
+                        "(read by that cell's own code, before the package is installed: "
+                        "dlcourse.student.colab.setup_cell)", "/content/<the kit's repository name>"),
     EnvironmentVariable("DLCOURSE_COLAB_NOTEBOOK", "the kit's notebook this Colab runtime works on (set by the "
                         "notebook's Colab set-up cell)", "not on Colab, or the set-up cell has not run", internal=True),
     EnvironmentVariable(WORKER_UNISOLATED, "1: this cluster worker may grade without isolation (set by "
