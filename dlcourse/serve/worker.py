@@ -1,7 +1,7 @@
 """Grading on arrival: the engine ``dlcourse grade`` uses, fed from the database's queue.
 
-One dispatcher thread claims queued hand-ins (:meth:`Store.claim`) while a
-worker is free and hands each to the same warm worker pool as ``dlcourse
+One dispatcher thread claims queued hand-ins (:meth:`Store.claim`), up to
+two per worker, and hands each to the same warm worker pool as ``dlcourse
 grade`` (fork engine, one shared zygote; or a :class:`ClusterExecutor`). The
 reference solutions of each assignment are checked once, at start.
 
@@ -96,7 +96,9 @@ class Grader:
         self.references: dict[str, ReferenceCheck] = {}
         self._executor, self._own_executor = executor, executor is None
         self._shared = None
-        self._slots = threading.Semaphore(workers)
+        # one job waiting in the pool per worker: a worker that finishes starts the next at once, while this
+        # process records the result and claims another (with one job per worker they sat idle meanwhile)
+        self._slots = threading.Semaphore(2 * workers)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
