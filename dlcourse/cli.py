@@ -192,7 +192,7 @@ def cmd_collect(args) -> int:
     try:
         deadline = parse_deadline(args.deadline) if args.deadline else None
         report = collect(layout, args.assignment, args.download, source=args.source, deadline=deadline,
-                         group_size=args.group_size)
+                         group_size=args.group_size, make_pdfs=not args.no_pdfs)
     except (CollectError, RosterError, FileNotFoundError) as error:
         print(f"dlcourse collect: {error}", file=sys.stderr)
         return EXIT_REFUSED
@@ -245,7 +245,8 @@ def cmd_student_kit(args) -> int:
 
     layout = _layout(args)
     try:
-        kit = build_kit(layout, args.dir, regenerate=not args.no_regenerate, git=args.git, zip=not args.no_zip)
+        kit = build_kit(layout, args.dir, regenerate=not args.no_regenerate, git=args.git, zip=not args.no_zip,
+                        github=args.github)
     except (KitRefused, FileNotFoundError) as error:
         print(f"dlcourse student-kit: {error}", file=sys.stderr)
         return EXIT_REFUSED
@@ -406,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="what the download is (default: found out from its file names)")
     collect.add_argument("--deadline", default=None, help="e.g. 2026-12-01T12:00 (local time): later hand-ins are "
                                                           "marked late in collect.csv")
+    collect.add_argument("--no-pdfs", action="store_true",
+                         help="do not print the PDF of hand-ins that came without one (by default the course's "
+                              "engine makes it, marked 'PDF made by the grader' in collect.csv)")
     collect.add_argument("--group-size", type=int, default=None,
                          help="students per group (default: c.Dlcourse.group_size of nbgrader_config.py, else 2)")
     collect.set_defaults(func=cmd_collect)
@@ -464,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     kit.add_argument("--git", action="store_true", help="also make DIR a git repository with one commit "
                                                          "(e.g. a GitHub Classroom template)")
     kit.add_argument("--no-zip", action="store_true", help="do not write DIR.zip")
+    kit.add_argument("--github", default="", metavar="OWNER/REPO",
+                     help="the GitHub repository the kit will be pushed to: its notebooks' Colab set-up cell "
+                          "clones it, and the README links each notebook to Colab")
     kit.set_defaults(func=cmd_student_kit)
 
     exam = commands.add_parser("exam", help="an exam from the masters: paper, key, and a notebook to grade",

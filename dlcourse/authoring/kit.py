@@ -2,6 +2,7 @@
 
     dlcourse student-kit                      # student-kit/ and student-kit.zip in the course root
     dlcourse student-kit ../dlcourse-kit --git  # also a git repository with one commit (a Classroom template)
+    dlcourse student-kit ../dlcourse-kit --git --github course-org/dl-kit  # and Colab links to it on GitHub
 
 The course repository holds every solution (``source/``), the mutation
 suite's mistakes (``tests/mutants/``) and the gradebook, so it stays private;
@@ -14,10 +15,19 @@ students get this kit instead:
   what they import), its ``dlcourse`` command being :mod:`dlcourse.student.cli`,
   and a ``STUDENT_KIT`` marker that turns the formgrader off
   (:func:`dlcourse.core.course.student_kit`);
-* ``pyproject.toml``, ``requirements.txt`` (the grader's exact pins),
-  ``environment.yml``, a student ``nbgrader_config.py`` (the grader's time
-  limit and stderr rule, so that Validate and the hand-in judge alike) and a
-  ``README.md`` written for students.
+* ``requirements.txt``: what the course needs as ranges it is checked with
+  (:func:`student_requirements`; no single-platform package without an
+  environment marker, so it installs on macOS, Windows and Linux), the same in
+  ``pyproject.toml`` and ``environment.yml``; ``grader-constraints.txt``, the
+  grader's ``requirements.lock``, as optional constraints for the grader's
+  exact versions;
+* a student ``nbgrader_config.py`` (the grader's time limit and stderr rule,
+  so that Validate and the hand-in judge alike) and a ``README.md`` written for
+  students (set-up per platform, download sizes, Colab, and a table of what was
+  checked where). The texts are templates of ``dlcourse/authoring/templates/kit/``;
+* each notebook starts with the Colab set-up cell (:mod:`dlcourse.student.colab`);
+  ``--github OWNER/REPO`` writes the kit's repository into it and "Open in
+  Colab" links into the README.
 
 Before anything is written where it was asked, :func:`find_secrets` scans the
 whole kit for every line that is secret in a master (solution regions, hidden
@@ -42,7 +52,9 @@ from pathlib import Path
 import nbformat
 
 from ..core.course import CONFIG_NAME, STUDENT_KIT_MARKER, CourseLayout, read_config
+from ..core.templates import render
 from ..student.lab import STUDENT_DISABLED_PLUGINS
+from .release import add_colab_setup
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # dlcourse/
 
@@ -66,6 +78,16 @@ STUDENT_MODULES = _student_modules()
 #: Files of the package that are not modules but that the students' side reads.
 PACKAGE_DATA = ("jupyter_config/labconfig/page_config.json",)
 KIT_DISTRIBUTION = "dlcourse-student"
+#: The kit's texts (README, pyproject, requirements, environment.yml) are templates of this package.
+TEMPLATES = "dlcourse.authoring"
+#: The oldest PyTorch (and its torchvision) the kit allows; `make oldest-torch` checks the notebooks with it.
+OLDEST_TORCH = "2.13.0"
+OLDEST_TORCHVISION = "0.28.0"
+#: The kit's PyTorch ranges: from the oldest checked to the grader's release line (2.14, torchvision 0.29).
+TORCH_RANGE = f">={OLDEST_TORCH},<2.15"
+TORCHVISION_RANGE = f">={OLDEST_TORCHVISION},<0.30"
+#: Python 3.10 cannot install the course's packages (contourpy, ipython 9); 3.11-3.14 are checked.
+REQUIRES_PYTHON = ">=3.11"
 
 #: Markers of what only a master holds (nbgrader's own spellings).
 SECRET_BEGIN = re.compile(r"(?:###|===)\s*BEGIN (SOLUTION|HIDDEN TESTS|MARK SCHEME)")
@@ -172,64 +194,58 @@ def _write_release(layout: CourseLayout, target: Path, regenerate: bool) -> list
     return assignments
 
 
-def _requirements(layout: CourseLayout) -> str:
+def student_requirements() -> str:
+    """The kit's ``requirements.txt``: what the course needs, as ranges (never the grader's whole lock)."""
+    return render(TEMPLATES, "kit/requirements.txt.j2", torch_range=TORCH_RANGE,
+                  torchvision_range=TORCHVISION_RANGE)
+
+
+#: Packages that exist for one platform only (NVIDIA's CUDA libraries, Triton: Linux x86-64; pywin32 and
+#: pywinpty: Windows; appnope and PyObjC: macOS; jeepney and SecretStorage: Linux's D-Bus). A requirement
+#: of one of them needs an environment marker, or the platforms without it cannot install the kit.
+SINGLE_PLATFORM = re.compile(r"nvidia-.*|cuda-.*|triton|pywin32|pywinpty|winpty|appnope|pyobjc(-.*)?|jeepney"
+                             r"|secretstorage|uvloop", re.IGNORECASE)
+
+
+def unmarked_single_platform(requirements: str) -> list[str]:
+    """The requirement lines of ``requirements`` naming a single-platform package without a marker."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    return [line for line in requirement_lines(requirements)
+            if not line.startswith("-") and (requirement := Requirement(line)).marker is None
+            and SINGLE_PLATFORM.fullmatch(canonicalize_name(requirement.name))]
+
+
+def _grader_constraints(layout: CourseLayout) -> str:
+    """``grader-constraints.txt``: the grader's exact versions, for ``pip install -c`` (optional)."""
     lock = layout.root / "requirements.lock"
     if not lock.is_file():
-        raise KitRefused(f"{lock} is missing: the kit pins what the grader runs")
-    return ("# The exact versions the grader runs: what passes here passes there.\n"
-            "# pip install -r requirements.txt -e .\n" + lock.read_text())
+        raise KitRefused(f"{lock} is missing: the kit offers the grader's exact versions as constraints")
+    return ("# The exact versions the grader runs (its requirements.lock), as optional constraints:\n"
+            "#   pip install -r requirements.txt -c grader-constraints.txt -e .\n"
+            "# Linux x86-64 only (some of these exist for no other platform); elsewhere use requirements.txt.\n"
+            + lock.read_text())
 
 
-def _pins(requirements: str) -> list[str]:
-    return [line.strip() for line in requirements.splitlines() if line.strip() and not line.startswith("#")]
+def requirement_lines(requirements: str) -> list[str]:
+    """The requirement lines of a requirements file (no comments, no blank lines)."""
+    return [line.split(" #")[0].strip() for line in requirements.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
 
 
 def _pyproject(layout: CourseLayout) -> str:
     import tomllib
 
     course = tomllib.loads((layout.root / "pyproject.toml").read_text())["project"]
-    dependencies = "".join(f'    "{d}",\n' for d in course.get("dependencies", []))
-    data = ", ".join(json.dumps(p) for p in (*PACKAGE_DATA, STUDENT_KIT_MARKER))
-    return f"""[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "{KIT_DISTRIBUTION}"
-version = "{course.get("version", "0.1.0")}"
-description = "The students' kit of the deep-learning course: notebooks, hand-in, data sets, public checks"
-requires-python = "{course.get("requires-python", ">=3.10")}"
-dependencies = [
-{dependencies}]
-
-[project.scripts]
-dlcourse = "dlcourse.student.cli:main"
-
-[tool.setuptools.packages.find]
-include = ["dlcourse", "dlcourse.*"]
-
-[tool.setuptools.package-data]
-dlcourse = [{data}]
-"""
+    return render(TEMPLATES, "kit/pyproject.toml.j2", name=KIT_DISTRIBUTION, version=course.get("version", "0.1.0"),
+                  requires_python=REQUIRES_PYTHON, dependencies=requirement_lines(student_requirements()),
+                  package_data=[*PACKAGE_DATA, STUDENT_KIT_MARKER])
 
 
-def _environment(requirements: str) -> str:
-    pins = "".join(f"      - {pin}\n" for pin in _pins(requirements))
-    return f"""# The course's conda environment, for students: the same pins as requirements.txt.
-#
-#   conda env create -f environment.yml && conda activate {KIT_DISTRIBUTION}
-#
-# conda provides Python and pip; the packages come from PyPI, pinned as the grader runs them.
-name: {KIT_DISTRIBUTION}
-channels:
-  - conda-forge
-  - nodefaults
-dependencies:
-  - python=3.11
-  - pip
-  - pip:
-{pins}      - -e .
-"""
+def _environment() -> str:
+    return render(TEMPLATES, "kit/environment.yml.j2", name=KIT_DISTRIBUTION,
+                  requirements=requirement_lines(student_requirements()))
 
 
 def _nbgrader_config(layout: CourseLayout) -> str:
@@ -257,90 +273,65 @@ def _datasets_by_assignment(release: Path) -> dict[str, list[str]]:
     return found
 
 
-def _readme(release: Path, assignments: list[str], datasets: dict[str, list[str]]) -> str:
+#: Download sizes of the kit's set-up line, measured by ``make platforms`` (``scripts/kit_platforms.py
+#: --sizes``: the Content-Length of each wheel pip chose for Python 3.12), and the wheel on this disk.
+DOWNLOADS_HOW = "measured with pip's choice of wheels for Python 3.12 by `make platforms` in the course repository"
+DOWNLOADS = (
+    {"platform": "macOS, Apple silicon", "size": "270 MB", "largest": "torch 127 MB, playwright 49 MB"},
+    {"platform": "Windows, x86-64", "size": "270 MB", "largest": "torch 124 MB, playwright 43 MB"},
+    {"platform": "Linux x86-64, PyPI's PyTorch", "size": "1,035 MB",
+     "largest": "torch 555 MB, triton 248 MB, NVIDIA's CUDA libraries, playwright 54 MB"},
+    {"platform": "Linux x86-64, CPU-only PyTorch (below)", "size": "about 370 MB",
+     "largest": "torch's CPU-only wheel (192 MB for 2.13.0+cpu) + 177 MB for the rest (measured)"},
+)
+#: What was checked on each platform, and how: the README's last table claims no more than this.
+CHECKS = (
+    {"platform": "Linux x86-64, Python 3.11 (the grader's machine)",
+     "what": "every release notebook's public checks and `dlcourse handin`, with the grader's torch",
+     "how": "the course's test suite (`make test`): runs them"},
+    {"platform": "macOS arm64, Windows amd64, Linux x86-64 × Python 3.11–3.14",
+     "what": "`requirements.txt` resolves to binary wheels (torch 2.14.1 on all 12)",
+     "how": "`make platforms`: pip's dry-run for each platform; nothing installed or run there"},
+    {"platform": "macOS (MPS), NVIDIA GPU",
+     "what": "`pick_device()` chooses CUDA, then MPS, then the CPU",
+     "how": "unit tests with a stand-in for torch's MPS and CUDA checks; no training was run on a GPU"},
+    {"platform": "Windows, macOS",
+     "what": "the hand-in finds Chrome, Chromium or Edge in their install folders",
+     "how": "unit tests of the folders; the PDF itself was printed on Linux only"},
+    {"platform": "Google Colab",
+     "what": "the first cell (no-op elsewhere), the install that keeps Colab's torch, `handin()` and its download",
+     "how": "tests with Colab's conditions reproduced (a stand-in `google.colab`, a `/content`-like folder, "
+            "another torch); not run on Colab itself"},
+    {"platform": "Intel Mac", "what": "nothing: PyTorch has no build of this course's versions for it",
+     "how": "use Colab"},
+)
+
+
+def colab_url(repository: str, notebook: str) -> str:
+    """The "Open in Colab" address of a notebook of the kit on GitHub (``release/a1/a1.ipynb``)."""
+    return f"https://colab.research.google.com/github/{repository}/blob/main/{notebook}"
+
+
+def _readme(release: Path, assignments: list[str], datasets: dict[str, list[str]], repository: str = "") -> str:
     from ..data import CIFAR10_FOLDER, MNIST_FILES
-    from ..student.handin import MAX_GROUP_SIZE, NAMES_EXAMPLE
+    from ..student.handin import EXIT_NO_PDF, MAX_GROUP_SIZE, NAMES_EXAMPLE
 
-    listed = "\n".join(f"| `release/{name}/` | {', '.join(p.name for p in sorted((release / name).glob('*.ipynb')))} |"
-                       for name in assignments)
-    used = "; ".join(f"{name} for {', '.join(f'`{n}`' for n in notebooks)}" for name, notebooks in datasets.items())
-    return f"""# The deep-learning course: your notebooks
-
-Everything you need to work through the course and hand in: the notebooks
-(`release/`), the course's small Python package `dlcourse` (the public checks,
-the hand-in, the data sets) and the exact versions of PyTorch, JupyterLab and
-nbgrader the grader runs.
-
-## Two commands
-
-Python 3.11 (3.10 or later) on Linux, macOS or Windows (WSL). In this folder:
-
-```
-python3 -m venv .venv && .venv/bin/pip install -r requirements.txt -e .   # set up (once; a few minutes)
-.venv/bin/dlcourse lab                                                      # open the lab
-```
-
-The lab is JupyterLab in this folder: open `release/<assignment>/<notebook>.ipynb`,
-fill in the cells that say `# YOUR CODE HERE` (delete the `raise NotImplementedError()`
-line) and the written answers, and run the public check below each task: its message
-says what is wrong. The **Validate** button runs every check of the notebook at once.
-Stop the lab with Ctrl+C.
-
-With conda instead: `conda env create -f environment.yml && conda activate {KIT_DISTRIBUTION}`,
-then `dlcourse lab`. (On Windows without WSL: `.venv\\Scripts\\dlcourse lab`.)
-
-| assignment | notebooks |
-| --- | --- |
-{listed}
-
-## Data sets
-
-Some notebooks train on real data: {used}. They look in `data/` in this folder
-(or in the folder named by the environment variable `DLCOURSE_DATA`) and download
-the data set there by themselves the first time, when the computer is online.
-To fetch them ahead (about 60 MB for MNIST and 170 MB for CIFAR-10):
-
-```
-.venv/bin/dlcourse data            # both; or: dlcourse data mnist
-```
-
-Offline, `dlcourse data` says which files to put where: for MNIST the four unpacked
-files {", ".join(f"`{name}`" for name in MNIST_FILES)} in `data/MNIST/raw/`; for CIFAR-10
-the folder `{CIFAR10_FOLDER}/` of `cifar-10-python.tar.gz`, unpacked in `data/`.
-
-## Handing in
-
-1. **Write your names first.** The first cell of every notebook is
-   `NAMES = ""`. Write your names there, e.g. `{NAMES_EXAMPLE}` (you alone, or a
-   group of at most {MAX_GROUP_SIZE}), the same in every notebook of the assignment, and
-   **save** (Ctrl+S). `dlcourse handin` refuses while a names cell is empty, holds a
-   placeholder such as "your name", more than {MAX_GROUP_SIZE} names, or names other than `--names`.
-2. Run all cells and save: the hand-in reads the notebooks as saved.
-3. Hand in:
-
-   ```
-   .venv/bin/dlcourse handin a1_autodiff --names "Ada Lovelace, Alan Turing"
-   ```
-
-   It runs the public checks (failures only warn: you can still hand in), prints
-   each notebook to PDF (needs Chromium: `sudo apt-get install chromium libjs-mathjax`
-   on Debian/Ubuntu, or Google Chrome) and writes one file,
-   `handin/<assignment>_<names>.zip`. Upload that file. Handing in again replaces it.
-
-The public checks are a part of what is graded: the grader also runs hidden tests of
-the same tasks on other inputs, so a task that passes its public check can still lose
-points. Keep the test cells as they are; grading uses the original ones.
-
-## What is in this folder
-
-| path | what |
-| --- | --- |
-| `release/` | the notebooks, one folder per assignment |
-| `dlcourse/` | the course's package: `testing` (what the checks use), `handin`, `pdf`, `data`, `lab` |
-| `requirements.txt`, `environment.yml`, `pyproject.toml` | the exact versions the grader runs |
-| `nbgrader_config.py` | the grader's time limit per cell, for Validate and the hand-in |
-| `data/`, `handin/` | made by you: the data sets, your hand-in zips (not in git) |
-"""
+    notebooks = {name: [p.name for p in sorted((release / name).glob("*.ipynb"))] for name in assignments}
+    links = [{"assignment": name, "links": [{"notebook": notebook,
+                                             "url": colab_url(repository, f"release/{name}/{notebook}")}
+                                            for notebook in notebooks[name]]}
+             for name in assignments] if repository else []
+    return render(
+        TEMPLATES, "kit/README.md.j2", name=KIT_DISTRIBUTION, pythons="3.11 to 3.14",
+        downloads=DOWNLOADS, downloads_how=DOWNLOADS_HOW, oldest_torch=OLDEST_TORCH,
+        torch_range=TORCH_RANGE, torchvision_range=TORCHVISION_RANGE,
+        colab_links=links, kit_folder=release.parent.name,
+        assignments=[{"assignment": name, "notebooks": notebooks[name]} for name in assignments],
+        datasets_used="; ".join(f"{name} for {', '.join(f'`{n}`' for n in used)}" for name, used in datasets.items()),
+        mnist_files=", ".join(f"`{name}`" for name in MNIST_FILES), cifar10_folder=CIFAR10_FOLDER,
+        names_example=NAMES_EXAMPLE, max_group_size=MAX_GROUP_SIZE, exit_no_pdf=EXIT_NO_PDF,
+        checks_intro="The course's maintainers checked these; anything not in this table was not tried.",
+        checks=CHECKS)
 
 
 _GITIGNORE = ".venv/\n__pycache__/\n*.pyc\n.ipynb_checkpoints/\n*.egg-info/\ndata/\nhandin/\n"
@@ -509,28 +500,42 @@ def _git_commit(folder: Path) -> None:
     git("commit", "-q", "-m", "The course's student kit (dlcourse student-kit)")
 
 
+def check_github(repository: str) -> str:
+    """``OWNER/REPO`` as GitHub spells repositories, or :class:`KitRefused` saying how to write it."""
+    if repository and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}", repository):
+        raise KitRefused(f"--github {repository!r}: write it as OWNER/REPO, e.g. course-org/dl-kit")
+    return repository
+
+
 def build_kit(layout: CourseLayout, target: Path | None = None, *, regenerate: bool = True, git: bool = False,
-              zip: bool = True) -> Kit:
+              zip: bool = True, github: str = "") -> Kit:
     """Writes the student kit to ``target`` (default ``student-kit/`` in the course root); see the module's text.
+
+    ``github`` (``OWNER/REPO``, where the kit will be pushed) goes into each notebook's Colab set-up cell
+    (the repository it clones) and the README's "Open in Colab" links.
 
     The kit is made in a scratch folder beside ``target`` and scanned for secrets first; ``target`` is
     replaced only when the scan finds none (and only if it is missing, empty, or an earlier kit).
     """
     target = Path(target).resolve() if target else default_dir(layout)
     _check_target(layout, target)
+    check_github(github)
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         kit = scratch / target.name
         kit.mkdir()
         assignments = _write_release(layout, kit / "release", regenerate)
+        for name in assignments:
+            add_colab_setup(layout, kit / "release" / name, github)
         _write_package(kit / "dlcourse")
-        requirements = _requirements(layout)
-        (kit / "requirements.txt").write_text(requirements)
-        (kit / "environment.yml").write_text(_environment(requirements))
+        (kit / "requirements.txt").write_text(student_requirements())
+        (kit / "grader-constraints.txt").write_text(_grader_constraints(layout))
+        (kit / "environment.yml").write_text(_environment())
         (kit / "pyproject.toml").write_text(_pyproject(layout))
         (kit / "nbgrader_config.py").write_text(_nbgrader_config(layout))
-        (kit / "README.md").write_text(_readme(kit / "release", assignments, _datasets_by_assignment(kit / "release")))
+        (kit / "README.md").write_text(_readme(kit / "release", assignments, _datasets_by_assignment(kit / "release"),
+                                               github))
         (kit / ".gitignore").write_text(_GITIGNORE)
         leaks = find_secrets(kit, secret_lines(layout.root))
         if leaks:

@@ -47,6 +47,7 @@ import nbformat
 from ..core.course import CourseLayout
 from ..core.notebook import atomic_write
 from ..student.names import HandinError, parse_names, read_names
+from .pdfs import add_missing_pdfs
 from .roster import COLLECT_WARNINGS_NAME, Group, Roster, required_group_size, write_groups
 # the readers and what they return; importable from here as before
 from .sources import (KEPT_SUFFIXES, SOURCES, CollectError, Handin, as_aware,  # noqa: F401
@@ -151,10 +152,12 @@ def match_members(handin: Handin, roster: Roster) -> None:
 
 
 def collect(layout: CourseLayout, assignment: str, download: Path, *, source: str | None = None,
-            deadline: dt.datetime | None = None, group_size: int | None = None) -> CollectReport:
-    """The whole ``dlcourse collect``: :func:`plan_collect`, then :func:`write_collect`."""
+            deadline: dt.datetime | None = None, group_size: int | None = None,
+            make_pdfs: bool = False) -> CollectReport:
+    """The whole ``dlcourse collect``: :func:`plan_collect`, then :func:`write_collect` (the command makes
+    the missing PDFs unless ``--no-pdfs``)."""
     return write_collect(plan_collect(layout, assignment, download, source=source, deadline=deadline,
-                                      group_size=group_size))
+                                      group_size=group_size), make_pdfs=make_pdfs)
 
 
 def plan_collect(layout: CourseLayout, assignment: str, download: Path, *, source: str | None = None,
@@ -292,9 +295,12 @@ def _group_size_problem(group: Group, named: int, size: int) -> str:
     return ""
 
 
-def write_collect(plan: CollectPlan) -> CollectReport:
-    """Carries ``plan`` out: ``submitted/``, then collect.csv, the warnings and groups.csv in ``reports/``."""
+def write_collect(plan: CollectPlan, *, make_pdfs: bool = False) -> CollectReport:
+    """Carries ``plan`` out: ``submitted/`` (with ``make_pdfs``, the PDFs of hand-ins that lack one), then
+    collect.csv, the warnings and groups.csv in ``reports/``."""
     _write_submitted(plan.layout, plan.assignment, plan.placements, plan.earlier)
+    if make_pdfs:  # every hand-in graded has its PDF (lms/pdfs.py); seconds per notebook, so the command asks
+        plan.warnings.extend(add_missing_pdfs(plan.layout, plan.assignment, plan.rows))
     folder = plan.layout.reports / plan.assignment
     out = io.StringIO()
     writer = csv.DictWriter(out, REPORT_COLUMNS, lineterminator="\n")

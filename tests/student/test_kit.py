@@ -26,6 +26,7 @@ from dlcourse import cli
 from dlcourse.authoring import kit as kit_lib
 from dlcourse.core.course import STUDENT_KIT_MARKER, CourseLayout
 from dlcourse.authoring.demo import filled_notebook
+from dlcourse.student import colab, handin as handin_lib
 from dlcourse.student.handin import NAMES_VARIABLE
 from dlcourse.core.notebook import is_test_cell
 
@@ -35,8 +36,8 @@ from tiny_course import ASSIGNMENT as TINY, HIDDEN_MARKER, NOTEBOOK as TINY_NOTE
 
 NAMES = "Ada Lovelace, Alan Turing"
 A1 = "a1_autodiff"
-KIT_TOP_LEVEL = {".gitignore", "README.md", "dlcourse", "environment.yml", "nbgrader_config.py", "pyproject.toml",
-                 "release", "requirements.txt"}
+KIT_TOP_LEVEL = {".gitignore", "README.md", "dlcourse", "environment.yml", "grader-constraints.txt",
+                 "nbgrader_config.py", "pyproject.toml", "release", "requirements.txt"}
 
 
 def kit_files(folder: Path) -> list[str]:
@@ -69,20 +70,25 @@ def test_the_kit_holds_the_release_the_students_modules_and_its_own_files_and_no
     for grader_only in ("grading/__init__.py", "cli.py", "release.py", "gradebook.py", "collect.py", "report.py",
                         "similarity.py", "export.py", "feedback.py", "isolation.py", "kit.py", "authoring.py"):
         assert grader_only not in package
-    assert "from .studentcli import main" in (kit / "dlcourse" / "__main__.py").read_text()
+    assert "from .student.cli import main" in (kit / "dlcourse" / "__main__.py").read_text()
 
 
-def test_the_kits_requirements_pin_what_the_grader_runs_and_agree_with_its_environment_yml(kit):
+def test_the_kit_offers_what_the_grader_runs_as_constraints_and_its_requirements_agree_with_environment_yml(kit):
+    """requirements.txt is the course's ranges (tests/student/test_kit_requirements.py); the grader's exact
+    pins, once requirements.txt itself, are grader-constraints.txt."""
     import yaml
 
     lock = [line.strip() for line in (ROOT / "requirements.lock").read_text().splitlines()
             if line.strip() and not line.startswith("#")]
+    constraints = [line.strip() for line in (kit / "grader-constraints.txt").read_text().splitlines()
+                   if line.strip() and not line.startswith("#")]
+    assert constraints == lock
     requirements = [line.strip() for line in (kit / "requirements.txt").read_text().splitlines()
                     if line.strip() and not line.startswith("#")]
-    assert requirements == lock
+    assert requirements == kit_lib.requirement_lines(kit_lib.student_requirements())
     environment = yaml.safe_load((kit / "environment.yml").read_text())
     pip = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
-    assert pip == lock + ["-e ."]
+    assert pip == requirements + ["-e ."]
     pyproject = (kit / "pyproject.toml").read_text()
     assert 'dlcourse = "dlcourse.student.cli:main"' in pyproject and STUDENT_KIT_MARKER in pyproject
 
@@ -98,6 +104,22 @@ def test_the_student_readme_gives_set_up_lab_data_and_hand_in_with_the_names_cel
         assert f"release/{folder.name}/" in readme
     for private in ("source/", "tests/", "gradebook", "formgrader", "autograded", "mutant"):
         assert private not in readme, private
+
+
+def test_the_student_readme_covers_each_platform_colab_sizes_and_what_was_checked(kit):
+    readme = (kit / "README.md").read_text()
+    for needle in (r".venv\Scripts\pip install -r requirements.txt -e .", "Intel", "use Google Colab",
+                   "--index-url https://download.pytorch.org/whl/cpu", "grader-constraints.txt",
+                   "PYTORCH_ENABLE_MPS_FALLBACK=1", "DLCOURSE_DEVICE=cpu", f"exit code {handin_lib.EXIT_NO_PDF}",
+                   "PDF made by the grader", "## What was checked, where, and how"):
+        assert needle in readme, needle
+    for row in kit_lib.DOWNLOADS:
+        assert f"| {row['platform']} | {row['size']} |" in readme
+    for row in kit_lib.CHECKS:
+        assert f"| {row['platform']} | {row['what']} | {row['how']} |" in readme
+    assert "{{" not in readme and "{%" not in readme
+    assert "colab.research.google.com" not in readme  # no --github: no links, and the README says how instead
+    assert "Upload notebook" in readme
 
 
 def test_the_secrets_come_from_every_master_and_every_mutants_file(secrets):
@@ -167,10 +189,14 @@ def test_a_kit_regenerates_its_release_from_source_and_can_be_a_git_repository_w
     committed = (tiny.root / "release" / TINY / TINY_NOTEBOOK).read_bytes()
     target = tmp_path / "out" / "tiny-kit"
 
-    assert cli.main(["--course", str(tiny.root), "student-kit", str(target), "--git"]) == 0
+    assert cli.main(["--course", str(tiny.root), "student-kit", str(target), "--git",
+                     "--github", "course-org/tiny-kit"]) == 0
     assert "wrote the student kit" in capsys.readouterr().out
     released = nbformat.read(str(target / "release" / TINY / TINY_NOTEBOOK), as_version=4)
-    assert news in released.cells[0].source  # regenerated from source/, not the stale release/
+    assert colab.is_setup_cell(released.cells[0]) and "https://github.com/course-org/tiny-kit" in released.cells[0].source
+    assert news in released.cells[1].source  # regenerated from source/, not the stale release/ (after Colab's cell)
+    assert (kit_lib.colab_url("course-org/tiny-kit", f"release/{TINY}/{TINY_NOTEBOOK}")
+            in (target / "README.md").read_text())
     assert (tiny.root / "release" / TINY / TINY_NOTEBOOK).read_bytes() == committed  # the course's is untouched
     assert not kit_lib.find_secrets(target, kit_lib.secret_lines(tiny.root))
     assert all(HIDDEN_MARKER not in (target / name).read_text(errors="replace") for name in kit_files(target))
