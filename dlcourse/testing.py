@@ -587,8 +587,8 @@ if result["parameters"] == want_parameters and result["buffers"] == want_buffers
             isinstance(o, torch.Tensor) and list(o.shape) == list(g.shape) for o, g in zip(outs, grad_outputs)):
         sum((o * g).sum() for o, g in zip(outs, grad_outputs)).backward()
         result["gradients"] = [None if p.grad is None else sample(p.grad) for p in params]
-        result["input_gradients"] = [sample(x.grad) for x in leaves
-                                     if isinstance(x, torch.Tensor) and x.requires_grad and x.grad is not None]
+        result["input_gradients"] = [None if x.grad is None else sample(x.grad) for x in leaves
+                                     if isinstance(x, torch.Tensor) and x.requires_grad]
 """
 
 
@@ -669,7 +669,12 @@ def _compare_once(make: str, reference: torch.nn.Module, arguments: list, *, nam
                             "the outputs agree but this gradient does not: is part of the forward pass detached, "
                             "or a tensor changed in place?")
     for k, (grad, expected) in enumerate(zip(got["input_gradients"], want["input_gradients"])):
-        _assert_close_model(grad, expected, rtol, atol, f"{what}: the gradient of input {k} of a random loss", hint)
+        if grad is None and expected is not None:
+            raise AssertionError(f"{what}: no gradient reaches input {k}: the forward pass detaches it (or computes "
+                                 "outside autograd), so nothing before this model could learn")
+        if expected is not None:
+            _assert_close_model(grad, expected, rtol, atol, f"{what}: the gradient of input {k} of a random loss",
+                                hint)
 
 
 def _assert_close_model(actual, expected, rtol: float, atol: float, name: str, hint: str) -> None:

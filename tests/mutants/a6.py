@@ -69,6 +69,13 @@ MUTANTS = [
                            "        for p in self.parameters():\n            p.requires_grad_(False)\n"))),
     ("Autoencoder", "decoder receives a detached code (encoder never learns)",
      _edit("Autoencoder", ("self.decoder(self.encoder(x))", "self.decoder(self.encoder(x).detach())"))),
+    # Right outputs, wrong gradients: caught only by the comparison of gradients on the reference's weights.
+    ("Encoder", "input detached before the first layer (no gradient reaches the images)",
+     _edit("Encoder", ("        return self.layers(x)\n", "        return self.layers(x.detach())\n"))),
+    ("Decoder", "hidden activations detached after the first layer (it never learns)",
+     _edit("Decoder", ("return self.layers(z).reshape(-1, 1, self.s_img, self.s_img)",
+                       "hidden = self.layers[:2](z).detach()\n"
+                       "        return self.layers[2:](hidden).reshape(-1, 1, self.s_img, self.s_img)"))),
     # ---- train_autoencoder
     ("train_autoencoder", "no optimiser step", _edit("train_autoencoder", ("            optimiser.step()\n", ""))),
     ("train_autoencoder", "gradients never cleared",

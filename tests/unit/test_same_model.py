@@ -44,6 +44,7 @@ WRONG = {
     "dropout that never switches off": ("self.drop(", "torch.nn.functional.dropout(training=True, input=",
                                         "in eval mode: its output"),
     "a detached hidden layer": ("self.fc1(x)", "self.fc1(x).detach()", "got no gradient"),
+    "a detached input": ("self.fc1(x)", "self.fc1(x.detach())", "no gradient reaches input 0"),
     "batch norm with another momentum": ("nn.BatchNorm1d(16)", "nn.BatchNorm1d(16, momentum=0.5)",
                                          "running statistic"),
 }
