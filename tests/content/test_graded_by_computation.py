@@ -50,5 +50,5 @@ def test_the_hidden_tests_of_a_model_or_training_item_compare_with_a_reference(m
 @pytest.mark.parametrize(("master", "grade_id"), GRADED_BY_COMPUTATION, ids=lambda v: str(v).split("/")[-1])
 def test_the_released_cell_holds_none_of_these_checks(master, grade_id):
     released = _cell(RELEASE / master, grade_id)
-    for marker in ("assert_same_model(", "assert_same_trajectory(", "STEP_RECORDER", "SIDE_EFFECTS", "Reference"):
+    for marker in ("assert_same_model(", "assert_same_trajectory(", "STEP_RECORDER", "SIDE_EFFECTS", "Reference", "reference_vgg16"):
         assert marker not in released

@@ -92,7 +92,9 @@ OWN_LOCALS = {"a4_convnets": {"model"}}
 # assignment -> all that its test cells may import (modules and names)
 TEST_CELL_IMPORTS = {
     "a4_convnets": {"torch", "math", "numpy", "dlcourse", "ast", "student", "assert_close", "assert_equal",
-                    "assert_shape", "assert_no_forbidden", "random_tensor", "rng", "no_warnings"},
+                    "assert_shape", "assert_no_forbidden", "random_tensor", "rng", "no_warnings",
+                    "assert_same_model", "assert_same_trajectory", "STEP_RECORDER", "TRAINING_MISTAKES",
+                    "check_epochs", "replay_training"},
 }
 # A release must not hold these anywhere: the regions' markers, and the rubrics' words.
 RELEASE_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN", "END HIDDEN", "Rubric", "point, ",
