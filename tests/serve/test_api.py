@@ -12,7 +12,7 @@ import zipfile
 
 import nbformat
 import pytest
-from conftest import Service, fresh_course, issue_tokens, new_database
+from serve_helpers import Service, fresh_course, issue_tokens, new_database
 from tiny_course import ASSIGNMENT, GOOD_CUBE, GOOD_SQUARE, HIDDEN_MARKER, WRONG_SQUARE
 
 pytestmark = pytest.mark.slow

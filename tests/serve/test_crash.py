@@ -11,7 +11,7 @@ import sqlite3
 import time
 
 import pytest
-from conftest import Service, fresh_course, issue_tokens, new_database
+from serve_helpers import Service, fresh_course, issue_tokens, new_database
 from test_api import GOOD, notebook_bytes
 from tiny_course import GOOD_CUBE, WRONG_SQUARE
 

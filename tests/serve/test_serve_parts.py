@@ -8,9 +8,9 @@ import zipfile
 
 import nbformat
 import pytest
-from conftest import new_database
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from serve_helpers import new_database
 
 from dlcourse.serve.files import BadHandin, FileStore, handin_files
 from dlcourse.serve.policy import ServePolicy, counting_handin, student_view

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 import requests
-from conftest import Service, fresh_course, issue_tokens, new_database
+from serve_helpers import Service, fresh_course, issue_tokens, new_database
 from test_api import GOOD, notebook_bytes
 from tiny_course import ASSIGNMENT, HIDDEN_MARKER, dlcourse_env, python
 
