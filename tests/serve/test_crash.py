@@ -13,7 +13,7 @@ import time
 import pytest
 from serve_helpers import Service, fresh_course, issue_tokens, new_database
 from test_api import GOOD, notebook_bytes
-from tiny_course import GOOD_CUBE, WRONG_SQUARE
+from tiny_course import GOOD_CUBE, HIDDEN_MARKER, WRONG_SQUARE
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,8 @@ def test_kill_9_loses_no_acknowledged_hand_in_and_grades_each_exactly_once(datab
     store.close()
 
 
-def test_a_later_dlcourse_grade_reuses_the_services_results_without_regrading(tiny_template, tmp_path, request):
+def test_a_later_dlcourse_grade_reuses_the_services_results_and_feedback_reads_them(tiny_template, tmp_path,
+                                                                                   request):
     course = fresh_course(tiny_template, tmp_path / "course")
     state = tmp_path / "state"
     state.mkdir()
@@ -79,6 +80,10 @@ def test_a_later_dlcourse_grade_reuses_the_services_results_without_regrading(ti
     for student, result in stored.items():  # the very same stored result: same grading time, same fingerprint
         assert course.result(student)["seconds"] == result["seconds"]
         assert course.result(student)["fingerprint"] == result["fingerprint"]
+    feedback = course.dlcourse("feedback", "tiny", "--no-zip")
+    assert feedback.returncode == 0, feedback.stderr
+    page = (course.root / "feedback" / "bob" / "tiny" / "tiny.html").read_text()
+    assert "square" in page and HIDDEN_MARKER not in page
 
 
 def _service_in_process(tmp_path, database: str, tiny_template):
