@@ -6,6 +6,13 @@ grading options come from :class:`dlcourse.grading.GradingOptions` and
 :class:`dlcourse.sandbox.isolation.Limits`.
 
 Exit codes: 0 done, 1 refused with a reason, 2 usage error.
+
+Why one module of over 450 lines: most of it is :func:`build_parser`'s
+declarations, each command's options, help and example side by side, so that
+``dlcourse --help`` and a command's ``--help`` are read and changed in one
+place; every ``cmd_*`` is a few lines that call the package that owns the work
+(a command with many options of its own keeps them there, as
+:mod:`dlcourse.serve.cli` does).
 """
 
 from __future__ import annotations
