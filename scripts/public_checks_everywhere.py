@@ -9,7 +9,8 @@ its assignment folder:
   each failure named with its test cell and a message;
 * the release notebook with the master's solutions: every public check passes.
 
-Lean on purpose: the public checks only (never the hidden tests), no PDF, in grading mode (nbgrader's
+The data sets are the test suite's offline stand-ins (Fashion-MNIST as MNIST, a small CIFAR-10) unless
+``DLCOURSE_DATA`` names a folder. Lean on purpose: the public checks only (never the hidden tests), no PDF, in grading mode (nbgrader's
 validation shrinks the training as grading does). Prints one line per notebook and the time; exit 1 when
 any notebook does not behave.
 """
@@ -38,11 +39,12 @@ DLCOURSE = [sys.executable, "-m", "dlcourse.student.cli"]
 
 
 def _with_names(notebook, names: str):
+    """The notebook with its names cell (a line ``NAMES = ""``) filled in."""
     for cell in notebook.cells:
-        if cell.cell_type == "code" and re.match(r"\s*NAMES\s*=", cell.source, re.M):
-            cell.source = re.sub(r'NAMES\s*=\s*""', f"NAMES = {names!r}", cell.source, count=1)
-            break
-    return notebook
+        if cell.cell_type == "code" and '\nNAMES = ""' in "\n" + cell.source:
+            cell.source = cell.source.replace('NAMES = ""', f"NAMES = {names!r}", 1)
+            return notebook
+    raise ValueError("no names cell")
 
 
 def _handin(course: Path, assignment: str) -> subprocess.CompletedProcess:
@@ -82,11 +84,27 @@ def check_notebook(release: Path) -> tuple[bool, str]:
     return blank_ok and solved_ok, line
 
 
+def _stand_in_data(root: Path) -> None:
+    """The test suite's offline data sets (tests/stand_in_data.py), unless DLCOURSE_DATA names real ones."""
+    import os
+
+    if os.environ.get("DLCOURSE_DATA"):
+        return
+    sys.path.insert(0, str(ROOT / "tests"))
+    from stand_in_data import prepare_mnist_from_fashion, write_cifar10
+
+    prepare_mnist_from_fashion(root)
+    write_cifar10(root, n_train=500, n_test=100)
+    os.environ["DLCOURSE_DATA"] = str(root)  # the hand-ins' kernels inherit it
+
+
 def main() -> int:
     import torch
 
     notebooks = sorted((ROOT / "release").glob("a*/*.ipynb"))
     started = time.perf_counter()
+    data = tempfile.TemporaryDirectory(prefix="public-checks-data-")
+    _stand_in_data(Path(data.name))
     print(f"torch {torch.__version__}; {len(notebooks)} release notebooks", flush=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:  # each handin runs its own kernel
         results = list(pool.map(check_notebook, notebooks))

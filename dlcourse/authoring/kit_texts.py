@@ -88,6 +88,10 @@ CHECKS = (
     {"platform": "Linux x86-64, Python 3.11 (the grader's machine)",
      "what": "every release notebook's public checks and `dlcourse handin`, with the grader's torch",
      "how": "the course's test suite (`make test`): runs them"},
+    {"platform": "Linux x86-64, Python 3.11, torch 2.13.0 (the oldest allowed)",
+     "what": "every release notebook: public checks fail on it blank, each named with its message, and pass "
+             "with the reference solution; `dlcourse handin` (without PDF)",
+     "how": "`make oldest-torch` in the course repository, in a second environment: 9 of 9"},
     {"platform": "macOS arm64, Windows amd64, Linux x86-64 × Python 3.11–3.14",
      "what": "`requirements.txt` resolves to binary wheels (torch 2.14.1 on all 12)",
      "how": "`make platforms`: pip's dry-run for each platform; nothing installed or run there"},
