@@ -567,9 +567,9 @@ sample = lambda t: t.detach().flatten()[::max(1, t.numel() // 4096)].clone()
 if result["parameters"] == want_parameters and result["buffers"] == want_buffers:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for p in params:  # variance 1 / fan-in for weights, [-0.5, 0.5] for biases and scales
-            scale = (3.0 / max(1, p[0].numel())) ** 0.5 if p.dim() > 1 else 0.5
-            p.copy_(scale * (2 * torch.rand(p.shape, generator=generator, dtype=dtype) - 1))
+        for param in params:  # variance 1 / fan-in for weights, [-0.5, 0.5] for biases and scales
+            scale = (3.0 / max(1, param[0].numel())) ** 0.5 if param.dim() > 1 else 0.5
+            param.copy_(scale * (2 * torch.rand(param.shape, generator=generator, dtype=dtype) - 1))
         for b in buffers:  # running means and variances in [0.5, 1.5]: eval mode differs from train mode
             b.copy_(0.5 + torch.rand(b.shape, generator=generator, dtype=dtype))
     model.zero_grad(set_to_none=True)
@@ -782,8 +782,8 @@ def check_epochs(steps: Sequence[dict], n: int, batches_per_epoch: int, epochs: 
     if any(-1 in step["index"] for step in steps):
         raise AssertionError(f"{what} gave the model rows that are not among the given ones: pass the data "
                              "themselves, only moved to the model's device")
-    orders = [sum((step["index"] for step in steps[e * batches_per_epoch:(e + 1) * batches_per_epoch]), [])
-              for e in range(epochs)]
+    orders = [sum((step["index"] for step in steps[epoch * batches_per_epoch:(epoch + 1) * batches_per_epoch]), [])
+              for epoch in range(epochs)]
     if any(sorted(order) != list(range(n)) for order in orders):
         raise AssertionError(f"{what}: an epoch did not go through every sample exactly once")
     if epochs > 1 and all(order == orders[0] for order in orders):
