@@ -157,3 +157,12 @@ def test_the_packages_form_layers_no_package_imports_another_in_a_circle():
 
     circles = sorted(a for a in edges if reaches(a, a))
     assert not circles, {a: sorted(edges[a]) for a in circles}
+
+
+def test_the_reference_training_loop_is_not_in_what_a_kit_ships():
+    # replay_training is a correct training loop (an answer of A3, A4, A6): only hidden tests may import it
+    graph = import_graph()
+    assert "dlcourse.grading.model_checks" in graph
+    assert "dlcourse.grading.model_checks" not in STUDENT_SIDE
+    testing_source = (PACKAGE / "testing.py").read_text()
+    assert "def replay_training" not in testing_source and "optimiser.step()" not in testing_source

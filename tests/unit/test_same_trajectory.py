@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlcourse.testing import assert_same_trajectory
+from dlcourse.grading.model_checks import assert_same_trajectory
 
 NAMES = ["weight", "bias"]
 
