@@ -9,6 +9,9 @@ Loopback only, bounded (every wait has a limit), and it stops by itself:
   4. after the burst, a few single hand-ins one at a time (the latency when not in a burst);
   5. `dlcourse grade A --workers W` on the same N submissions in a fresh copy of the course.
 
+It also prints where the burst's CPU went (seconds of CPU, user + system): the clients (this process), the
+service's own process and its descendants (the warm workers), and the machine's load average before and after.
+
 It prints: hand-ins acknowledged, lost (acknowledged but missing or not graded) and graded wrong (not full
 marks), p50/p95/max seconds from the start of an upload to its result, the burst's throughput (hand-ins
 per second from the first upload to the last result), `dlcourse grade`'s throughput over its grading step
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -34,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
+import psutil
 import requests
 from benchcourse import PYTHON, env, make_course, timed
 
@@ -84,7 +89,7 @@ def stop_service(process: subprocess.Popen) -> None:
         pass
 
 
-def hand_in(url: str, token: str, assignment: str, data: bytes) -> dict:
+def hand_in(url: str, token: str, assignment: str, data: bytes, poll: float = 0.25) -> dict:
     """One student's hand-in: upload, then poll until graded; the seconds from upload start to result."""
     headers = {"Authorization": f"Bearer {token}"}
     started = time.monotonic()
@@ -96,7 +101,7 @@ def hand_in(url: str, token: str, assignment: str, data: bytes) -> dict:
     deadline = started + RESULT_SECONDS
     view = reply.json()
     while view["state"] not in ("graded", "failed") and time.monotonic() < deadline:
-        time.sleep(0.25)
+        time.sleep(poll)
         view = requests.get(f"{url}api/v1/submissions/{handin_id}", headers=headers, timeout=60).json()
     return {"acknowledged": True, "id": handin_id, "state": view["state"], "score": view["score"],
             "max_score": view["max_score"], "seconds": time.monotonic() - started, "started": started,
@@ -114,12 +119,34 @@ def run_burst(course: Path, assignment: str, args, data: bytes) -> tuple[list[di
     tokens = [line.split(",")[1] for line in (course / "tokens.csv").read_text().splitlines()[1:]]
     process, url = start_service(course, args.workers, course / "serve.log")
     try:
+        service, load_before = psutil.Process(process.pid), os.getloadavg()
+        before = cpu_seconds(service), resource.getrusage(resource.RUSAGE_SELF)
         with ThreadPoolExecutor(args.clients) as clients:
-            burst = list(clients.map(lambda token: hand_in(url, token, assignment, data), tokens[:args.handins]))
+            burst = list(clients.map(lambda token: hand_in(url, token, assignment, data, args.poll_seconds),
+                                     tokens[:args.handins]))
+        after = cpu_seconds(service), resource.getrusage(resource.RUSAGE_SELF)
+        used = {"clients": (after[1].ru_utime + after[1].ru_stime) - (before[1].ru_utime + before[1].ru_stime),
+                "service": after[0][0] - before[0][0], "workers": after[0][1] - before[0][1]}
+        print(f"CPU in the burst: clients {used['clients']:.1f} s, service process {used['service']:.1f} s, its "
+              f"workers {used['workers']:.1f} s; load average {load_before[0]:.2f} before, "
+              f"{os.getloadavg()[0]:.2f} after", flush=True)
         single = [hand_in(url, tokens[i], assignment, data) for i in range(args.single)]
     finally:
         stop_service(process)
     return burst, single
+
+
+def cpu_seconds(service: psutil.Process) -> tuple[float, float]:
+    """CPU seconds of the service's own process and of its live descendants (the warm workers, the zygote)."""
+    own = service.cpu_times()
+    rest = 0.0
+    for child in service.children(recursive=True):
+        try:
+            times = child.cpu_times()
+            rest += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return own.user + own.system, rest
 
 
 def run_batch(template: Path, where: Path, assignment: str, workers: int, data: bytes, students: list[str]):
@@ -144,10 +171,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--single", type=int, default=5, help="hand-ins one at a time after the burst")
     parser.add_argument("--assignment", default="a1_autodiff")
+    parser.add_argument("--poll-seconds", type=float, default=0.25, help="how often each client asks for its result")
     args = parser.parse_args()
     assignment = args.assignment
     print(f"machine: {os.cpu_count()} cores; {args.handins} hand-ins of {assignment} (full solutions) from "
-          f"{args.clients} clients, --workers {args.workers}", flush=True)
+          f"{args.clients} clients polling every {args.poll_seconds:g} s, --workers {args.workers}", flush=True)
     with tempfile.TemporaryDirectory(prefix="dlcourse-serve-bench-") as scratch:
         scratch = Path(scratch)
         template = make_course(scratch / "template", assignment, 0)

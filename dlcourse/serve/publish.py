@@ -82,7 +82,8 @@ def publish_assignment(layout: CourseLayout, store: Store, work: Path, policy: S
     a burst of 150 hand-ins ran at a quarter of ``dlcourse grade``'s throughput.
     """
     with course_lock(layout):
-        groups = counting_groups(store.of_assignment(assignment), policy.counts_of(assignment), roster)
+        handins = store.of_assignment(assignment, results=False)
+        groups = counting_groups(handins, policy.counts_of(assignment), roster)
         for representative, (handin, members) in groups.items():
             _publish_one(layout, work, handin, representative, verify)
         for student in layout.students(assignment):

@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import signal
+import threading
 from pathlib import Path
 
 from ..core.config import serve_database
@@ -77,9 +78,34 @@ def serve(layout: CourseLayout, settings: ServeSettings, options: GradingOptions
         layout.require_assignment(assignment)
         publish_assignment(layout, store, work, policy, assignment, roster, verify=True)
 
+    publishing, publish_lock = threading.Lock(), threading.Lock()
+    pending: set[str] = set()
+
     def finished(handin_id: str) -> None:
+        """Publish the hand-in's assignment; results that arrive meanwhile are published in one pass after.
+
+        Each pass makes every group's folder agree with the database, so one pass started after a result was
+        stored covers it: a result recorded while another thread publishes only marks its assignment, and
+        that thread publishes again (with two recorders, each result otherwise waited for a whole pass).
+        """
         handin = store.get(handin_id)
-        publish_assignment(layout, store, work, policy, handin.assignment, roster)
+        with publishing:
+            pending.add(handin.assignment)
+        while True:
+            if not publish_lock.acquire(blocking=False):
+                return  # the thread that holds it looks at `pending` again before it lets go
+            try:
+                while True:
+                    with publishing:
+                        if not pending:
+                            break
+                        assignment = pending.pop()
+                    publish_assignment(layout, store, work, policy, assignment, roster)
+            finally:
+                publish_lock.release()
+            with publishing:
+                if not pending:  # else marked after the last look and before the release: publish it here
+                    return
 
     grader = Grader(layout, store, files, work, options, workers=settings.workers or os.cpu_count() or 1,
                     assignments=assignments, executor=executor, on_finished=finished)

@@ -22,7 +22,7 @@ import shutil
 import threading
 import time
 import uuid
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -99,6 +99,11 @@ class Grader:
         # one job waiting in the pool per worker: a worker that finishes starts the next at once, while this
         # process records the result and claims another (with one job per worker they sat idle meanwhile)
         self._slots = threading.Semaphore(2 * workers)
+        # results are recorded here, not in the future's done callback: that runs on the process pool's own
+        # management thread, which then neither collects the other worker's result nor hands out queued jobs
+        # until the writes, the commit and the publishing are over (measured: a 60 hand-in burst ran at a
+        # quarter of `dlcourse grade`'s throughput, one result recorded at a time)
+        self._recorders = ThreadPoolExecutor(max(1, workers), thread_name_prefix="dlcourse-serve-record")
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -134,6 +139,7 @@ class Grader:
             self._thread.join(timeout=10)
         if self._own_executor and self._executor is not None:
             self._executor.shutdown(cancel_futures=True)
+        self._recorders.shutdown(wait=True)
         if self._shared is not None:
             self._shared.close()
 
@@ -183,7 +189,13 @@ class Grader:
             log.exception("could not start grading hand-in %s", handin.id)
             self._record(handin, None, f"grading could not start: {type(error).__name__}: {error}")
             return
-        future.add_done_callback(lambda done: self._collect(handin, done))
+        future.add_done_callback(lambda done: self._hand_over(handin, done))
+
+    def _hand_over(self, handin: Handin, future) -> None:
+        try:
+            self._recorders.submit(self._collect, handin, future)
+        except RuntimeError:  # stopping: the claim stays, and is graded again at the next start
+            self._slots.release()
 
     def _collect(self, handin: Handin, future) -> None:
         try:
