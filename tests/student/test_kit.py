@@ -316,7 +316,7 @@ def test_dlcourse_in_the_kits_venv_is_the_kits_copy_without_the_grader(student):
         import importlib.util, json, dlcourse, dlcourse.core.course, dlcourse.data
         print(json.dumps({"file": dlcourse.__file__, "kit": dlcourse.core.course.student_kit(),
                           "data": str(dlcourse.data.data_root()),
-                          "grader": [m for m in ("dlcourse.grading", "dlcourse.cli", "dlcourse.authoring.kit")
+                          "grader": [m for m in ("dlcourse.grading", "dlcourse.cli", "dlcourse.kit", "dlcourse.authoring")
                                      if importlib.util.find_spec(m)]}))
     """)
     for cwd in (student["home"], student["kit"] / "release" / A1):
