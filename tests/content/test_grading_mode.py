@@ -16,6 +16,7 @@ import pytest
 
 from dlcourse.grading.merge import merge_with_master
 from dlcourse.core.notebook import grade_id, is_answer_cell, is_locked_cell, is_test_cell, nbgrader_meta, read_notebook
+from dlcourse.student.colab import SETUP_TAG
 from helpers import master_notebooks, release_path, solution_notebook
 
 #: What reads grading mode: the environment variable itself, the old helpers that test it, os.environ.
@@ -24,15 +25,25 @@ GRADING_MODE_READERS = re.compile(r"NBGRADER_EXECUTION|grading_mode|\bshrink\(|e
 MASTERS = master_notebooks()
 
 
+def _release_of_master(master):
+    """The release notebook without the Colab set-up cell that ``dlcourse release`` puts first: no master holds
+    it, grading drops it (it is not on the master's skeleton), and ``tests/student/test_colab.py`` tests it (it
+    reads ``os.environ`` to tell Colab, never grading mode)."""
+    release = nbformat.read(str(release_path(master)), as_version=4)
+    release.cells = [c for c in release.cells if SETUP_TAG not in c.metadata.get("tags", [])]
+    return release
+
+
 def _given_code_cells(notebook) -> list:
-    """The code cells a master gives the student: neither answers nor tests (nor the names cell)."""
+    """The code cells a master gives the student: neither answers nor tests (nor the names cell, nor the
+    release's Colab set-up cell, which no master holds)."""
     return [c for c in notebook.cells if c.cell_type == "code" and not is_answer_cell(c) and not is_test_cell(c)
-            and grade_id(c) != "names"]
+            and grade_id(c) != "names" and SETUP_TAG not in c.metadata.get("tags", [])]
 
 
 @pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
 def test_no_code_cell_of_the_release_reads_grading_mode_itself(master):
-    release = nbformat.read(str(release_path(master)), as_version=4)
+    release = _release_of_master(master)
     readers = [(index, match.group(0)) for index, cell in enumerate(release.cells) if cell.cell_type == "code"
                for match in [GRADING_MODE_READERS.search(cell.source)] if match]
     assert not readers, f"cells (index, what) that test grading mode instead of calling budget(): {readers}"
@@ -47,7 +58,7 @@ def test_every_code_cell_a_master_gives_is_locked(master):
 
 @pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
 def test_the_release_makes_every_given_code_cell_read_only_and_checksummed(master):
-    release = nbformat.read(str(release_path(master)), as_version=4)
+    release = _release_of_master(master)
     given = _given_code_cells(release)
     assert given
     open_cells = [grade_id(c) for c in given if c.metadata.get("editable", True) or c.metadata.get("deletable", True)
