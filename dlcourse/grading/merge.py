@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..student.colab import CELL_ID as COLAB_CELL_ID, SETUP_TAG as COLAB_SETUP_TAG
 from ..core.notebook import (
     cell_source,
     grade_id,
@@ -43,6 +44,8 @@ def merge_with_master(master, student, tests: dict[str, str] | None = None) -> l
     The student's own extra code cells stay where they were, after the
     graded cell they followed. Master cells without a ``grade_id`` are not
     graded material: the student's copy of them, if any, runs as an extra.
+    The release's Colab set-up cell is left out whatever the student made of
+    it: no master holds it, and a locked cell must change nothing graded.
     ``tests`` (grade_id -> source) replaces the master's source of those test
     cells: its AUTOTEST cells as nbgrader expands them (:mod:`.autotest`).
     """
@@ -58,6 +61,8 @@ def merge_with_master(master, student, tests: dict[str, str] | None = None) -> l
             if nbgrader_meta(cell).get("solution") and cell_id not in answers:
                 answers[cell_id] = cell
             previous_id = cell_id
+        elif _is_colab_setup(cell):
+            continue  # the release's own set-up cell (no master holds it): edited or not, it is not graded material
         elif cell.get("cell_type") == "code" and not nbgrader_meta(cell).get("grade"):
             extras_after.setdefault(previous_id, []).append(cell)
     merged = _extras(extras_after.get(None, []))
@@ -75,6 +80,12 @@ def merge_with_master(master, student, tests: dict[str, str] | None = None) -> l
         merged.append(GradedCell(cell.cell_type, source, role, cell_id, dict(cell.metadata)))
         merged.extend(_extras(extras_after.get(cell_id, [])))
     return merged
+
+
+def _is_colab_setup(cell: dict) -> bool:
+    """The locked Colab set-up cell that ``dlcourse release`` puts first (:mod:`dlcourse.student.colab`)."""
+    tags = (cell.get("metadata") or {}).get("tags") or []
+    return cell.get("id") == COLAB_CELL_ID or (isinstance(tags, list) and COLAB_SETUP_TAG in tags)
 
 
 def _extras(cells: list[dict]) -> list[GradedCell]:

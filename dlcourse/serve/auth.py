@@ -59,6 +59,8 @@ def issue_tokens(store: Store, roster: Roster, out: Path, base_url: str = "") ->
     writer.writerow(["student_id", "token", "link"])
     for student in roster.students:
         token = secrets.token_urlsafe(TOKEN_BYTES)
+        while token.startswith("-"):  # `dlcourse handin --token -x...` would read it as an option
+            token = secrets.token_urlsafe(TOKEN_BYTES)
         store.set_token(student.student_id, token_digest(token))
         link = f"{base_url.rstrip('/')}/#token={quote(token)}" if base_url else ""
         writer.writerow([student.student_id, token, link])
